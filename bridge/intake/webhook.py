@@ -1,0 +1,151 @@
+"""The Zoom event-notification endpoint: `POST {webhook_path}`.
+
+Order of checks, cheapest and safest first: body size (413), `x-zm-signature` over the raw bytes with the
+timestamp window (401: missing, stale or wrong, nothing started), exact replay of a signed request (409), JSON and
+payload shape (400), event known (unknown: 200, logged and ignored). The URL-validation challenge is answered only
+when signed: answering unsigned ones would hand anyone an HMAC oracle under the webhook secret, which is exactly
+what a forged `x-zm-signature` needs.
+
+Zoom wants a 2xx within 3 s and re-delivers after 5, 20 and 60 minutes otherwise. The handler does no network work:
+`StreamManager.handle` only starts or signals stream tasks. Re-deliveries are recognised by `x-zm-trackingid` or by
+(event, stream, event_ts) and answered 200 without acting again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
+
+from bridge.intake.manager import StreamManager
+from bridge.intake.metrics import IntakeMetrics
+from bridge.logs import get_logger
+from bridge.rtms.errors import MalformedWebhook, MissingSignature, SignatureError, StaleTimestamp, UnknownWebhookEvent
+from bridge.rtms.signatures import url_validation_response, verify_webhook_signature
+from bridge.rtms.webhooks import UrlValidation, WebhookEvent, parse_webhook
+from bridge.settings import BridgeSettings
+
+log = get_logger(__name__)
+
+_MAX_REMEMBERED = 100_000
+
+
+class SeenKeys:
+    """Keys remembered until they expire (or, past `maxsize`, oldest first). Pure: time is passed in."""
+
+    def __init__(self, maxsize: int = _MAX_REMEMBERED) -> None:
+        self.maxsize = maxsize
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+
+    def seen(self, key: str, now: float) -> bool:
+        expiry = self._expiry.get(key)
+        return expiry is not None and expiry > now
+
+    def add(self, key: str, now: float, ttl: float) -> None:
+        self._expiry[key] = now + ttl
+        self._expiry.move_to_end(key)
+        while self._expiry:
+            oldest_key, oldest_expiry = next(iter(self._expiry.items()))
+            if oldest_expiry > now and len(self._expiry) <= self.maxsize:
+                break
+            del self._expiry[oldest_key]
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+
+def _event_key(event: WebhookEvent) -> str | None:
+    """(event, stream, event_ts): the same event re-delivered. Without `event_ts` there is no telling."""
+    if event.event_ts is None:
+        return None
+    stream_id = getattr(event, "rtms_stream_id", "")
+    return f"evt:{event.event}:{stream_id}:{event.event_ts}"
+
+
+def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: IntakeMetrics,
+                   *, clock: Callable[[], float] = time.time) -> APIRouter:
+    router = APIRouter()
+    secret = settings.zoom_webhook_secret_token.get_secret_value()
+    cap = settings.max_body_bytes
+    window = settings.signature_window_s
+    seen = SeenKeys()
+
+    def outcome(label: str, status: int, body: dict[str, str]) -> JSONResponse:
+        metrics.webhooks.labels(label).inc()
+        return JSONResponse(body, status_code=status)
+
+    @router.post(settings.webhook_path, include_in_schema=False)
+    async def zoom_webhook(request: Request) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            return outcome("too_large", 413, {"error": f"body larger than {cap} bytes"})
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    return outcome("too_large", 413, {"error": f"body larger than {cap} bytes"})
+                chunks.append(chunk)
+        except ClientDisconnect:  # the sender gave up (Zoom waits 3 s); it will deliver again
+            log.info("webhook sender disconnected before the body arrived")
+            return outcome("disconnected", 400, {"error": "incomplete body"})
+        body = b"".join(chunks)
+
+        now = clock()
+        signature = request.headers.get("x-zm-signature")
+        try:
+            if not secret:
+                raise MissingSignature("the bridge has no webhook secret configured")
+            verify_webhook_signature(secret, timestamp=request.headers.get("x-zm-request-timestamp"),
+                                     signature=signature, body=body, now_s=now, tolerance_s=window)
+        except SignatureError as exc:
+            label = ("unsigned" if isinstance(exc, MissingSignature)
+                     else "stale" if isinstance(exc, StaleTimestamp) else "bad_signature")
+            log.warning("webhook refused", extra={"outcome": label, "error": str(exc),
+                                                  "client": request.client.host if request.client else None})
+            return outcome(label, 401, {"error": "invalid or missing signature"})
+        assert signature is not None
+        replay_key = f"sig:{signature.strip()}"
+        if seen.seen(replay_key, now):
+            log.warning("replayed webhook refused", extra={"outcome": "replayed"})
+            return outcome("replayed", 409, {"error": "this signed request was already received"})
+
+        try:
+            event = parse_webhook(body)
+        except UnknownWebhookEvent as exc:
+            seen.add(replay_key, now, 2 * window)
+            log.info("unknown webhook event ignored", extra={"event": exc.event})
+            return outcome("unknown_event", 200, {"status": "ignored"})
+        except MalformedWebhook as exc:
+            log.warning("malformed webhook", extra={"error": str(exc)})
+            return outcome("malformed", 400, {"error": str(exc)})
+
+        if isinstance(event, UrlValidation):
+            seen.add(replay_key, now, 2 * window)
+            metrics.webhooks.labels("url_validation").inc()
+            return JSONResponse(url_validation_response(secret, event.plain_token))
+
+        tracking = request.headers.get("x-zm-trackingid")
+        keys = [key for key in (_event_key(event), f"trk:{tracking}" if tracking else None) if key]
+        if any(seen.seen(key, now) for key in keys):
+            seen.add(replay_key, now, 2 * window)
+            log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
+            return outcome("duplicate", 200, {"status": "duplicate"})
+
+        result = manager.handle(event)
+        if result == "not_accepting":
+            # Shutting down: let Zoom re-deliver (to this bridge once restarted, or to another one).
+            return outcome(result, 503, {"error": "shutting down"})
+        seen.add(replay_key, now, 2 * window)
+        for key in keys:
+            seen.add(key, now, settings.webhook_dedupe_ttl_s)
+        log.info("webhook", extra={"event": event.event, "outcome": result,
+                                   "stream_id": getattr(event, "rtms_stream_id", None)})
+        return outcome(result, 200, {"status": result})
+
+    return router

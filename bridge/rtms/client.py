@@ -1,0 +1,336 @@
+"""The client side of RTMS as sans-I/O state machines: one signaling connection and one per media socket.
+
+The I/O layer (bridge/intake/stream.py) owns sockets and timers. After every inbound frame it does three things,
+in this order: `receive(frame, now)`, write `data_to_send()`, then act on the returned events. Keep-alive requests
+are answered here (echoing `timestamp` and `sequence`), so an answer is queued before the application sees
+anything. A refused handshake is stored in `handshake_error` and also reported as `HandshakeRejected`; the I/O
+layer raises it with `raise_for_handshake()` when it decides what to do next. Bad frames never raise out of
+`receive()`: they come back as `FrameRejected`.
+
+States: IDLE -> HANDSHAKING -> OPEN -> CLOSED (terminated, refused, or closed by us). Sending in the wrong state
+raises `InvalidState` (a bug in the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bridge.rtms.codec import decode, encode
+from bridge.rtms.enums import EventType, MediaType, StatusCode, StopReason, StreamState
+from bridge.rtms.errors import HandshakeFailed, InvalidState, MalformedFrame
+from bridge.rtms.messages import (
+    ClientReadyAck,
+    DataHandshakeRequest,
+    DataHandshakeResponse,
+    EventSubscription,
+    EventSubscriptionItem,
+    EventUpdate,
+    KeepAliveRequest,
+    KeepAliveResponse,
+    MediaParams,
+    RtmsMessage,
+    SignalingHandshakeRequest,
+    SignalingHandshakeResponse,
+    StreamCloseRequest,
+    StreamStateUpdate,
+)
+from bridge.rtms.signatures import handshake_signature
+
+# Events the bridge asks for; FIRST_PACKET_TIMESTAMP and MEDIA_CONNECTION_INTERRUPTED come unasked.
+DEFAULT_SUBSCRIPTION = (EventType.ACTIVE_SPEAKER_CHANGE, EventType.PARTICIPANT_JOIN, EventType.PARTICIPANT_LEAVE)
+
+# media_server.server_urls key for each medium a media socket can carry.
+MEDIA_URL_KEYS: dict[MediaType, str] = {
+    MediaType.AUDIO: "audio",
+    MediaType.VIDEO: "video",
+    MediaType.DESKSHARE: "deskshare",
+    MediaType.TRANSCRIPT: "transcript",
+    MediaType.CHAT: "chat",
+}
+
+_DUPLICATE_STATUSES = frozenset({
+    StatusCode.DUPLICATE_SIGNAL_REQUEST,
+    StatusCode.MEDIA_DATA_ALL_CONNECTION_EXIST,
+    StatusCode.DUPLICATE_MEDIA_DATA_CONNECTION,
+})
+
+
+class ConnectionState(Enum):
+    IDLE = "idle"
+    HANDSHAKING = "handshaking"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class StreamIdentity:
+    """What names a stream in every handshake. `id_key` is the product's key (meeting_uuid, engagement_id...)."""
+
+    instance_id: str
+    rtms_stream_id: str
+    id_key: str = "meeting_uuid"
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    def sign(self, stream: StreamIdentity) -> str:
+        return handshake_signature(self.client_id, self.client_secret, stream.instance_id, stream.rtms_stream_id)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Events returned by receive()
+
+
+@dataclass(frozen=True)
+class HandshakeDone:
+    """The handshake succeeded. Signaling: `media_urls` lists the media servers; media: `media_params` echoed."""
+
+    media_urls: Mapping[str, str] = field(default_factory=dict)
+    media_params: MediaParams | None = None
+
+
+@dataclass(frozen=True)
+class HandshakeRejected:
+    error: HandshakeFailed
+
+    @property
+    def duplicate(self) -> bool:
+        return is_duplicate(self.error)
+
+
+@dataclass(frozen=True)
+class KeepAliveAnswered:
+    timestamp: int
+    sequence: int | None
+
+
+@dataclass(frozen=True)
+class StreamTerminated:
+    """STREAM_STATE_UPDATE state 4: Zoom ended the stream; no reconnect."""
+
+    reason: int | None
+    reason_text: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaInterrupted:
+    """A media socket dropped on Zoom's side (event 7, or stream state 2 with reason 14): reconnect media only.
+
+    Which socket is undocumented; `media_type` is the bitmask when the event names one (an extra field some
+    servers add), else None.
+    """
+
+    timestamp: int | None
+    media_type: int | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """Any other well-formed message: events, state updates, media data."""
+
+    message: RtmsMessage
+
+
+@dataclass(frozen=True)
+class FrameRejected:
+    """A frame that could not be decoded, or a message that makes no sense in this state. Nothing was changed."""
+
+    error: MalformedFrame
+
+
+ClientEvent = (
+    HandshakeDone | HandshakeRejected | KeepAliveAnswered | StreamTerminated | MediaInterrupted | Received
+    | FrameRejected
+)
+
+
+def is_duplicate(error: HandshakeFailed) -> bool:
+    """Status 8 (a signaling connection for this stream already exists) or its media counterparts 15/16.
+
+    These are transient after a reconnect: Zoom has not yet noticed the old connection is gone. Servers on the
+    legacy status list use other numbers, so the reason text is checked too.
+    """
+    if error.status_code in _DUPLICATE_STATUSES:
+        return True
+    return "duplicate" in (error.reason or "").lower()
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+
+class BaseClientConnection:
+    stage = "rtms"
+
+    def __init__(self, stream: StreamIdentity, credentials: ClientCredentials) -> None:
+        self.stream = stream
+        self.credentials = credentials
+        self.state = ConnectionState.IDLE
+        self.handshake_error: HandshakeFailed | None = None
+        self.last_received: float | None = None
+        self.keepalives_answered = 0
+        self._outbox: list[str] = []
+
+    # -- output ------------------------------------------------------------------------------------------------
+
+    def data_to_send(self) -> list[str]:
+        """Frames queued since the last call, oldest first. The I/O layer writes them before handling events."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def _send(self, message: RtmsMessage) -> None:
+        if self.state is ConnectionState.CLOSED:
+            raise InvalidState(f"{self.stage} connection is closed; cannot send {type(message).__name__}")
+        self._outbox.append(encode(message))
+
+    def _require(self, state: ConnectionState, action: str) -> None:
+        if self.state is not state:
+            raise InvalidState(f"cannot {action} on a {self.stage} connection in state {self.state.value}")
+
+    def close(self) -> None:
+        """We are done with this connection (socket closed or abandoned): no more sends."""
+        self.state = ConnectionState.CLOSED
+        self._outbox.clear()
+
+    def raise_for_handshake(self) -> None:
+        if self.handshake_error is not None:
+            raise self.handshake_error
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the last inbound frame of any kind (keep-alives stop while media flows)."""
+        return 0.0 if self.last_received is None else max(0.0, now - self.last_received)
+
+    def mark_connected(self, now: float) -> None:
+        """The socket opened: start the silence clock now, not at the first frame."""
+        self.last_received = now
+
+    # -- input -------------------------------------------------------------------------------------------------
+
+    def receive(self, frame: str | bytes, now: float) -> list[ClientEvent]:
+        self.last_received = now
+        try:
+            message = decode(frame)
+        except MalformedFrame as exc:
+            return [FrameRejected(exc)]
+        if self.state is ConnectionState.CLOSED:
+            return [Received(message)]
+        if isinstance(message, KeepAliveRequest):
+            self._send(KeepAliveResponse(timestamp=message.timestamp, sequence=message.sequence))
+            self.keepalives_answered += 1
+            return [KeepAliveAnswered(message.timestamp, message.sequence)]
+        if isinstance(message, StreamStateUpdate):
+            return self._stream_state(message)
+        return self._handle(message)
+
+    def _stream_state(self, message: StreamStateUpdate) -> list[ClientEvent]:
+        if message.state == StreamState.TERMINATED:
+            self.state = ConnectionState.CLOSED
+            self._outbox.clear()
+            return [Received(message), StreamTerminated(message.reason, message.reason_text)]
+        if message.state == StreamState.INTERRUPTED and message.reason == StopReason.DATA_CONNECTION_INTERRUPTED:
+            return [Received(message), MediaInterrupted(message.timestamp)]
+        return [Received(message)]
+
+    def _handle(self, message: RtmsMessage) -> list[ClientEvent]:
+        return [Received(message)]
+
+    def _handshake_failed(self, status_code: int | None, reason: str | None) -> list[ClientEvent]:
+        error = HandshakeFailed(self.stage, status_code, reason)
+        self.handshake_error = error
+        self.state = ConnectionState.CLOSED
+        self._outbox.clear()
+        return [HandshakeRejected(error)]
+
+    def _unexpected(self, message: RtmsMessage) -> list[ClientEvent]:
+        return [FrameRejected(MalformedFrame(f"unexpected in state {self.state.value}", msg_type=message.msg_type))]
+
+
+class SignalingConnection(BaseClientConnection):
+    """The signaling socket: handshake, CLIENT_READY_ACK, event subscription, stream state and events."""
+
+    stage = "signaling"
+
+    def __init__(self, stream: StreamIdentity, credentials: ClientCredentials) -> None:
+        super().__init__(stream, credentials)
+        self.media_urls: dict[str, str] = {}
+
+    def start_handshake(self, sequence: int = 1, *, buffer_data: bool | None = None) -> None:
+        self._require(ConnectionState.IDLE, "start a handshake")
+        self._send(SignalingHandshakeRequest(
+            instance_id=self.stream.instance_id, id_key=self.stream.id_key, protocol_version=1, sequence=sequence,
+            rtms_stream_id=self.stream.rtms_stream_id, signature=self.credentials.sign(self.stream),
+            buffer_data=buffer_data,
+        ))
+        self.state = ConnectionState.HANDSHAKING
+
+    def ready(self) -> None:
+        """CLIENT_READY_ACK: every media handshake succeeded, Zoom may start sending media."""
+        self._require(ConnectionState.OPEN, "send CLIENT_READY_ACK")
+        self._send(ClientReadyAck(rtms_stream_id=self.stream.rtms_stream_id))
+
+    def subscribe(self, event_types: Iterable[int] = DEFAULT_SUBSCRIPTION) -> None:
+        self._require(ConnectionState.OPEN, "subscribe to events")
+        self._send(EventSubscription(events=[EventSubscriptionItem(event_type=int(t)) for t in event_types]))
+
+    def request_close(self) -> None:
+        """STREAM_CLOSE_REQ: ends the stream on Zoom's side (stop reason 20); only for a deliberate stop."""
+        self._require(ConnectionState.OPEN, "request a stream close")
+        self._send(StreamCloseRequest(rtms_stream_id=self.stream.rtms_stream_id))
+
+    def _handle(self, message: RtmsMessage) -> list[ClientEvent]:
+        if isinstance(message, SignalingHandshakeResponse):
+            if self.state is not ConnectionState.HANDSHAKING:
+                return self._unexpected(message)
+            if not message.ok:
+                return self._handshake_failed(message.status_code, message.reason)
+            self.media_urls = dict(message.media_server.server_urls) if message.media_server else {}
+            self.state = ConnectionState.OPEN
+            return [HandshakeDone(media_urls=self.media_urls)]
+        if isinstance(message, EventUpdate) and message.event.event_type == EventType.MEDIA_CONNECTION_INTERRUPTED:
+            media_type = (message.event.model_extra or {}).get("media_type")
+            if isinstance(media_type, bool) or not isinstance(media_type, int):
+                media_type = None
+            return [Received(message), MediaInterrupted(message.event.timestamp, media_type)]
+        return [Received(message)]
+
+
+class MediaConnection(BaseClientConnection):
+    """One media (data) socket carrying the media of `media_type` (a bitmask; the bridge opens one per medium)."""
+
+    stage = "media"
+
+    def __init__(
+        self,
+        stream: StreamIdentity,
+        credentials: ClientCredentials,
+        media_type: MediaType,
+        media_params: MediaParams | None = None,
+    ) -> None:
+        super().__init__(stream, credentials)
+        self.media_type = media_type
+        self.media_params = media_params
+        self.accepted_params: MediaParams | None = None
+
+    def start_handshake(self, sequence: int = 1) -> None:
+        self._require(ConnectionState.IDLE, "start a handshake")
+        self._send(DataHandshakeRequest(
+            instance_id=self.stream.instance_id, id_key=self.stream.id_key, protocol_version=1, sequence=sequence,
+            rtms_stream_id=self.stream.rtms_stream_id, signature=self.credentials.sign(self.stream),
+            media_type=int(self.media_type), payload_encryption=False, media_params=self.media_params,
+        ))
+        self.state = ConnectionState.HANDSHAKING
+
+    def _handle(self, message: RtmsMessage) -> list[ClientEvent]:
+        if isinstance(message, DataHandshakeResponse):
+            if self.state is not ConnectionState.HANDSHAKING:
+                return self._unexpected(message)
+            if not message.ok:
+                return self._handshake_failed(message.status_code, message.reason)
+            self.accepted_params = message.media_params
+            self.state = ConnectionState.OPEN
+            return [HandshakeDone(media_params=message.media_params)]
+        return [Received(message)]

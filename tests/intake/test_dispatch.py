@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import asyncio
+
+from bridge.intake.dispatch import EventDispatcher
+from bridge.intake.events import MeetingEvent, SpeakerChanged
+from bridge.intake.metrics import IntakeMetrics
+from bridge.rtms.enums import Product
+
+
+def speaker(n: int) -> SpeakerChanged:
+    return SpeakerChanged(stream_id="s", instance_id="m", product=Product.MEETING, user_id=str(n), speaker="x",
+                          timestamp_ms=n)
+
+
+class Flaky:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def handle(self, event: MeetingEvent) -> None:
+        assert isinstance(event, SpeakerChanged)
+        await asyncio.sleep(0)
+        if int(event.user_id) % 3 == 0:
+            raise RuntimeError("consumer bug")
+        self.seen.append(event.user_id)
+
+
+async def test_in_order_and_errors_do_not_stop_delivery() -> None:
+    metrics = IntakeMetrics()
+    consumer = Flaky()
+    dispatcher = EventDispatcher("s", consumer, metrics, maxsize=2)
+    for n in range(1, 11):
+        await dispatcher.put(speaker(n))  # waits while the queue is full: nothing dropped
+    await dispatcher.close()
+    assert await dispatcher.wait(5)
+    assert consumer.seen == [str(n) for n in range(1, 11) if n % 3]
+    assert metrics.registry.get_sample_value("rtms_consumer_errors_total") == 3
+    assert metrics.registry.get_sample_value("rtms_events_total", {"type": "speaker_changed"}) == 10
+    assert (metrics.registry.get_sample_value("rtms_consumer_queue_full_total") or 0) > 0
+
+
+async def test_purge_drops_undelivered_events() -> None:
+    gate = asyncio.Event()
+    seen: list[MeetingEvent] = []
+
+    class Blocked:
+        async def handle(self, event: MeetingEvent) -> None:
+            await gate.wait()
+            seen.append(event)
+
+    dispatcher = EventDispatcher("s", Blocked(), IntakeMetrics(), maxsize=10)
+    for n in range(5):
+        await dispatcher.put(speaker(n))
+    await asyncio.sleep(0.01)  # the worker holds event 0
+    assert dispatcher.purge() == 4
+    await dispatcher.put(speaker(99))
+    await dispatcher.close()
+    gate.set()
+    assert await dispatcher.wait(5)
+    assert [e.user_id for e in seen if isinstance(e, SpeakerChanged)] == ["0", "99"]
+
+
+async def test_wait_gives_up_on_a_stuck_consumer() -> None:
+    class Stuck:
+        async def handle(self, event: MeetingEvent) -> None:
+            await asyncio.Event().wait()
+
+    dispatcher = EventDispatcher("s", Stuck(), IntakeMetrics(), maxsize=10)
+    await dispatcher.put(speaker(1))
+    await dispatcher.close()
+    assert await dispatcher.wait(0.05) is False
+    assert dispatcher.done
