@@ -1,0 +1,96 @@
+"""Turn a Messages API request into an answer, deterministically.
+
+Our components send the window's data as JSON between `<window_data>` tags in the last user message, with a
+`task` field (`summary`, `objections`, `tickets`), and ask for one forced tool (`report_summary`,
+`report_objections`, `report_tickets`). With tools, the answer is a `tool_use` block whose `input` is what the
+rules found; without tools (the text fallback some providers need) it is the same object as JSON text. Any other
+request gets a short extractive text answer, so generic flows pointed at this server still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from bridge.offline_llm import rules
+from bridge.offline_llm.wire import (
+    MessageResponse,
+    MessagesRequest,
+    ResponseUsage,
+    TextBlock,
+    ToolUseBlock,
+    count_tokens,
+    request_tokens,
+)
+
+TASK_BY_TOOL = {"report_summary": "summary", "report_objections": "objections", "report_tickets": "tickets"}
+_DATA = re.compile(r"<window_data>\s*(?P<body>.*?)\s*</window_data>", re.DOTALL)
+
+
+def task_payload(request: MessagesRequest) -> dict[str, Any] | None:
+    """The JSON object between `<window_data>` tags in the last user message, if any."""
+    for message in reversed(request.messages):
+        if message.role != "user":
+            continue
+        match = _DATA.search(message.text())
+        if match is None:
+            return None
+        try:
+            payload = json.loads(match.group("body"))
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
+    return None
+
+
+def answer_input(task: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if task == "objections":
+        return rules.find_objections(payload)
+    if task == "tickets":
+        return rules.find_tickets(payload)
+    if task == "summary":
+        raw_limits = payload.get("limits")
+        limits: dict[str, Any] = raw_limits if isinstance(raw_limits, dict) else {}
+        return rules.summarize(
+            payload,
+            max_points=int(limits.get("max_new_key_points", 3)),
+            max_chars=int(limits.get("max_summary_chars", 1200)),
+        )
+    raise ValueError(f"unknown task {task!r}")
+
+
+def respond(request: MessagesRequest, message_id: str) -> tuple[MessageResponse, str]:
+    """The answer and the task name it was for (`chat` when the request is not one of ours)."""
+    payload = task_payload(request)
+    tool = request.chosen_tool()
+    task = TASK_BY_TOOL.get(tool.name) if tool is not None else None
+    if task is None and payload is not None and payload.get("task") in TASK_BY_TOOL.values():
+        task = str(payload["task"])
+    content: list[TextBlock | ToolUseBlock]
+    if task is not None and payload is not None:
+        result = answer_input(task, payload)
+        if tool is not None:
+            tool_id = "toolu_offline_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]
+            content = [ToolUseBlock(id=tool_id, name=tool.name, input=result)]
+            stop = "tool_use"
+        else:
+            content = [TextBlock(text=json.dumps(result, ensure_ascii=False))]
+            stop = "end_turn"
+    else:
+        task = "chat"
+        content = [TextBlock(text=_chat_answer(request))]
+        stop = "end_turn"
+    output = "".join(block.text if isinstance(block, TextBlock) else json.dumps(block.input) for block in content)
+    usage = ResponseUsage(input_tokens=request_tokens(request), output_tokens=count_tokens(output))
+    response = MessageResponse(id=message_id, model=request.model, content=content, stop_reason=stop, usage=usage)
+    return response, task
+
+
+def _chat_answer(request: MessagesRequest) -> str:
+    last = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
+    picked = [s for s in rules.sentences(last) if len(rules.content_words(s)) >= 3][:2]
+    if not picked:
+        return "(offline model) Nothing to summarize."
+    return "(offline model) " + " ".join(picked)

@@ -1,0 +1,360 @@
+"""Meeting Summarizer: a rolling summary that grows with the meeting, not with its square.
+
+Each window the model sees only the previous summary and the utterances that are new since then, and answers
+through one forced tool (`report_summary`): the updated summary text plus the new key points, decisions and open
+questions, each with the quote it rests on. The component checks every point against the window, merges it into
+the previous lists (dropping questions the new utterances answer) and caps their length, so the prompt stays
+bounded however long the meeting runs. Self-contained (lfx and the standard library only): embedded in flows as-is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from lfx.custom.custom_component.component import Component
+from lfx.io import BoolInput, DataInput, HandleInput, IntInput, MultilineInput, Output
+from lfx.schema.data import Data
+
+STAGE = "meeting_summarizer"
+
+DEFAULT_INSTRUCTIONS = """You keep a rolling summary of a live meeting. You get the previous summary (null at \
+the start) and only the utterances that are new since it was written.
+
+Return:
+- summary: the updated summary of the whole meeting so far (not just the new part), plain prose, at most \
+max_summary_chars characters; keep what still matters from the previous summary;
+- key_points, decisions, open_questions: only the NEW ones found in the new utterances (at most \
+max_new_key_points key points), each a short sentence with the exact quote it rests on and its utterance_id;
+- resolved_questions: the text of previous open questions that the new utterances answer.
+
+Attribute points to speakers by name. Do not invent facts that are not in the transcript."""
+
+_POINT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "quote": {"type": "string", "description": "exact words from one new utterance"},
+        "utterance_id": {"type": "string"},
+    },
+    "required": ["text", "quote", "utterance_id"],
+}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "report_summary",
+        "description": "Report the updated rolling summary and what the new utterances add to it.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string"},
+                "key_points": {"type": "array", "items": _POINT_SCHEMA},
+                "decisions": {"type": "array", "items": _POINT_SCHEMA},
+                "open_questions": {"type": "array", "items": _POINT_SCHEMA},
+                "resolved_questions": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["summary", "key_points", "decisions", "open_questions"],
+        },
+    },
+}
+
+# --- shared model-call helpers (identical in every LLM component of this bundle; a test keeps them in sync) ---
+
+
+def _window_from(value: Any) -> dict[str, Any]:
+    """The validated window dict from the Transcript Window's `Window` output (Data, or a plain dict in tests)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    data = getattr(value, "data", value)
+    if not isinstance(data, dict) or not {"meeting", "window", "utterances"} <= set(data):
+        raise ValueError("connect the Transcript Window component's Window output to the Window input")
+    return data
+
+
+def _lines(window: dict[str, Any], key: str = "utterances") -> list[dict[str, Any]]:
+    """Utterances as the model sees them: id, speaker, role, time and text."""
+    roles = {p["user_id"]: p.get("role", "participant") for p in window.get("participants", [])}
+    return [
+        {
+            "id": u["id"],
+            "speaker": u["speaker"],
+            "role": roles.get(u["user_id"], "participant"),
+            "at_ms": u["start_ms"],
+            "text": u["text"],
+        }
+        for u in window.get(key, [])
+    ]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9']+", text.lower()) if len(w) > 2}
+
+
+def _similar(first: str, second: str) -> float:
+    a, b = _words(first), _words(second)
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def _find_utterance(quote: str, utterance_id: Any, utterances: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The new utterance an item came from: by id when the model gave one that exists, else by its quote."""
+    if isinstance(utterance_id, str):
+        for utterance in utterances:
+            if utterance["id"] == utterance_id:
+                return utterance
+    needle = _squash(quote)
+    if needle:
+        for utterance in utterances:
+            if needle in _squash(utterance["text"]):
+                return utterance
+    return None
+
+
+def _stable_key(prefix: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return f"{prefix}-{digest[:16]}"
+
+
+def _error(stage: str, message: str, detail: Any = None) -> dict[str, Any]:
+    text = None if detail is None else (detail if isinstance(detail, str) else json.dumps(detail, default=str))
+    return {"stage": stage, "message": message, "detail": None if text is None else text[:2000]}
+
+
+def _json_from_text(text: str) -> Any:
+    """The JSON object in a model's text answer: the whole text, a fenced block, or the outermost braces."""
+    text = text.strip()
+    candidates = [text]
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    if fenced:
+        candidates.append(fenced.group(1).strip())
+    if "{" in text and "}" in text:
+        candidates.append(text[text.index("{") : text.rindex("}") + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    raise ValueError("the answer contains no JSON object")
+
+
+def _message_text(message: Any) -> str:
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") if isinstance(part, dict) else str(part)
+            for part in content
+            if not isinstance(part, dict) or part.get("type") in (None, "text")
+        )
+    return str(content)
+
+
+async def _ask_model(
+    component: Any,
+    stage: str,
+    instructions: str,
+    payload: dict[str, Any],
+    tool: dict[str, Any],
+    use_tools: bool,
+) -> tuple[Any, list[dict[str, Any]], dict[str, int]]:
+    """One model call with a single forced tool; falls back to JSON-in-text for models without tool calling.
+
+    Returns (the tool's arguments or None, errors, usage). Output that does not parse is an error entry, never an
+    empty result dressed up as fine; failures to reach the model raise.
+    """
+    llm = component.llm
+    if llm is None:
+        raise ValueError("connect a Language Model (e.g. the Anthropic component's Language Model output)")
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    user = f"The window data follows.\n<window_data>\n{data}\n</window_data>"
+    config = {"callbacks": component.get_langchain_callbacks()}
+    name = tool["function"]["name"]
+    bound = None
+    if use_tools and hasattr(llm, "bind_tools"):
+        try:
+            bound = llm.bind_tools([tool], tool_choice=name)
+        except (NotImplementedError, TypeError, ValueError):
+            bound = None
+    if bound is not None:
+        system = instructions
+    else:
+        schema = json.dumps(tool["function"]["parameters"], separators=(",", ":"))
+        system = f"{instructions}\n\nAnswer with only a JSON object matching this JSON Schema, no prose:\n{schema}"
+    answer = await (bound or llm).ainvoke([("system", system), ("human", user)], config=config)
+    usage = {"model_calls": 1, "input_tokens": 0, "output_tokens": 0}
+    meta = getattr(answer, "usage_metadata", None) or {}
+    usage["input_tokens"] = int(meta.get("input_tokens") or 0)
+    usage["output_tokens"] = int(meta.get("output_tokens") or 0)
+    try:
+        from lfx.schema.token_usage import accumulate_usage, extract_usage_from_message
+
+        component._token_usage = accumulate_usage(component._token_usage, extract_usage_from_message(answer))
+    except (ImportError, AttributeError):  # older lfx: usage still travels in the insights document
+        pass
+    for call in getattr(answer, "tool_calls", None) or []:
+        if call.get("name") == name:
+            return call.get("args"), [], usage
+    for call in getattr(answer, "invalid_tool_calls", None) or []:
+        if call.get("name") == name:
+            return None, [_error(stage, f"{name} arguments are not valid JSON", call.get("args"))], usage
+    text = _message_text(answer)
+    try:
+        return _json_from_text(text), [], usage
+    except ValueError as exc:
+        return None, [_error(stage, f"model answer did not parse: {exc}", text)], usage
+
+
+def _objects(value: Any, field: str, stage: str, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The list under `field` of the model's answer; anything else is reported."""
+    if not isinstance(value, dict) or not isinstance(value.get(field), list):
+        errors.append(_error(stage, f"model answer has no list field {field!r}", value))
+        return []
+    items = []
+    for index, item in enumerate(value[field]):
+        if isinstance(item, dict):
+            items.append(item)
+        else:
+            errors.append(_error(stage, f"{field}[{index}] is not an object", item))
+    return items
+
+
+def _text_field(item: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = item.get(name)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if value is None and not required:
+        return None
+    raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+
+
+# --- end of shared helpers ---
+
+
+def _merge(previous: list[dict[str, Any]], new: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Previous points plus the new ones that say something new; the most recent `limit` are kept."""
+    merged = list(previous)
+    for point in new:
+        if not any(_similar(point["text"], old["text"]) >= 0.8 for old in merged):
+            merged.append(point)
+    return merged[-limit:] if limit > 0 else merged
+
+
+class MeetingSummarizerComponent(Component):
+    display_name = "Meeting Summarizer"
+    description = "Keeps a rolling summary (key points, decisions, open questions) from the new utterances only."
+    icon = "notebook-pen"
+    name = "RTMSMeetingSummarizer"
+
+    inputs = [
+        DataInput(
+            name="window",
+            display_name="Window",
+            info="The Transcript Window component's Window output (carries the previous summary in its state).",
+            input_types=["Data", "JSON"],
+            required=True,
+        ),
+        HandleInput(
+            name="llm",
+            display_name="Language Model",
+            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
+            input_types=["LanguageModel"],
+            required=True,
+        ),
+        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
+        IntInput(name="max_summary_chars", display_name="Max summary length (characters)", value=1500),
+        IntInput(name="max_new_key_points", display_name="New key points per window", value=3, advanced=True),
+        IntInput(name="max_points", display_name="Points kept per list", value=12, advanced=True),
+        BoolInput(
+            name="use_tool_calling",
+            display_name="Use tool calling",
+            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
+            value=True,
+            advanced=True,
+        ),
+    ]
+    outputs = [Output(display_name="Summary", name="summary", method="build_summary")]
+
+    async def build_summary(self) -> Data:
+        window = _window_from(self.window)
+        previous = window["state"]["summary"]
+        new = _lines(window)
+        result: dict[str, Any] = {"kind": "summary", "summary": previous, "errors": [], "usage": None}
+        if not new:
+            self.status = "no new utterances; summary unchanged"
+            return Data(data=result)
+        max_chars = int(self.max_summary_chars or 1500)
+        payload = {
+            "task": "summary",
+            "meeting": {
+                "id": window["meeting"]["id"],
+                "product": window["meeting"]["product"],
+                "topic": window["meeting"]["topic"],
+            },
+            "participants": window["participants"],
+            "limits": {"max_summary_chars": max_chars, "max_new_key_points": int(self.max_new_key_points or 3)},
+            "previous_summary": previous,
+            "utterances": new,
+        }
+        answer, errors, usage = await _ask_model(
+            self, STAGE, self.instructions or DEFAULT_INSTRUCTIONS, payload, TOOL, bool(self.use_tool_calling)
+        )
+        result["usage"] = usage
+        result["errors"] = errors
+        if answer is None:
+            self.status = f"model answer did not parse: {errors[0]['message']}"
+            result["summary"] = None
+            return Data(data=result)
+        if not isinstance(answer, dict) or not isinstance(answer.get("summary"), str):
+            errors.append(_error(STAGE, "model answer has no summary text", answer))
+            result["summary"] = None
+            self.status = "model answer has no summary text"
+            return Data(data=result)
+        text = answer["summary"].strip()
+        if len(text) > max_chars:
+            text = text[: max_chars - 1].rstrip() + "\u2026"
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for field in ("key_points", "decisions", "open_questions"):
+            points = []
+            items = _objects(answer, field, STAGE, errors) if field in answer else []
+            for item in items:
+                try:
+                    point_text = _text_field(item, "text")
+                    quote = _text_field(item, "quote")
+                except ValueError as exc:
+                    errors.append(_error(STAGE, f"{field} item dropped: {exc}", item))
+                    continue
+                source = _find_utterance(quote, item.get("utterance_id"), window["utterances"])
+                if source is None:
+                    errors.append(_error(STAGE, f"{field} item dropped: its quote is not in the new utterances", item))
+                    continue
+                points.append(
+                    {
+                        "text": point_text,
+                        "quote": quote,
+                        "at_ms": source["start_ms"],
+                        "speaker": source["speaker"] or None,
+                    }
+                )
+            lists[field] = points
+        resolved = [q for q in answer.get("resolved_questions") or [] if isinstance(q, str)]
+        old = previous or {"key_points": [], "decisions": [], "open_questions": []}
+        still_open = [q for q in old["open_questions"] if not any(_similar(q["text"], r) >= 0.8 for r in resolved)]
+        limit = int(self.max_points or 12)
+        result["summary"] = {
+            "text": text,
+            "key_points": _merge(old["key_points"], lists["key_points"], limit),
+            "decisions": _merge(old["decisions"], lists["decisions"], limit),
+            "open_questions": _merge(still_open, lists["open_questions"], limit),
+        }
+        added = sum(len(points) for points in lists.values())
+        self.status = (
+            f"summary {len(text)} chars, {added} new point(s), {len(old['open_questions']) - len(still_open)} "
+            f"question(s) resolved" + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
+        )
+        return Data(data=result)

@@ -1,0 +1,527 @@
+"""Each component in-process: instantiated with keyword arguments, output methods called directly.
+
+The LLM components talk to a real LangChain ChatAnthropic pointed at the offline model (a real Messages API on
+loopback); the Ticket Creator talks to doubles of Jira, Zendesk, GitHub and a webhook speaking their wire formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from lfx.schema.data import Data
+
+from bridge.contracts import parse_insights
+from tests.langflow.components import BUNDLE_DIR, load
+from tests.langflow.conftest import close_model
+from tests.langflow.meetings import (
+    SALES_CALL,
+    SALES_EXPECTED,
+    SALES_PARTICIPANTS,
+    T0,
+    MeetingRun,
+    sample_names,
+    sample_run,
+)
+from tests.langflow.ticket_systems import EMAIL, TOKEN, ServedApp, TicketSystems
+
+tw, ms, od, te, tc, io = (
+    load(n)
+    for n in [
+        "transcript_window",
+        "meeting_summarizer",
+        "objection_detector",
+        "ticket_extractor",
+        "ticket_creator",
+        "insights_output",
+    ]
+)
+
+
+def sales_run(flow: str, **kwargs: Any) -> MeetingRun:
+    return MeetingRun(SALES_CALL, flow=flow, participants=SALES_PARTICIPANTS, **kwargs)
+
+
+def window_data(window: Any) -> Data:
+    return tw.TranscriptWindowComponent(window_json=window.to_json()).build_window()
+
+
+def insights_text(window: Data, result: Data) -> str:
+    component = io.InsightsOutputComponent(window=window, result=result)
+    text: str = component.build_insights_message().text
+    return text
+
+
+# --- Transcript Window -----------------------------------------------------------------------------------------
+
+
+def test_transcript_window_renders_speakers_and_times() -> None:
+    window = next(sales_run("meeting_summary", window_size=3).windows())
+    component = tw.TranscriptWindowComponent(window_json=window.to_json())
+    text = component.build_transcript().text
+    assert text.splitlines()[0] == "Test meeting (meeting), window 0 (count)"
+    assert "[+00:00] Sam Rivera: Thanks for making the time today, Pat." in text
+    assert component.status == "window 0: 3 new utterance(s)"
+    assert component.build_window().data == json.loads(window.to_json())
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "invalid window: (root): the input is empty"),
+        ("hello there", "invalid window: (root): not JSON"),
+        ('{"meeting": {}}', "invalid window: meeting.id: field required"),
+    ],
+)
+def test_transcript_window_rejects_bad_input(raw: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tw.TranscriptWindowComponent(window_json=raw).build_window()
+
+
+# --- Objection Detector ----------------------------------------------------------------------------------------
+
+
+async def test_objection_detector_finds_each_objection_once(chat_model: Any) -> None:
+    run = sales_run("objection_coach")
+    for window in run.windows():
+        data = window_data(window)
+        detector = od.ObjectionDetectorComponent(window=data, llm=chat_model)
+        run.fold(insights_text(data, await detector.detect_objections()))
+    found = {o.category: o for o in run.all_objections()}
+    assert set(found) == set(SALES_EXPECTED["objections"])
+    for category, quote in SALES_EXPECTED["objections"].items():
+        assert quote.lower() in found[category].quote.lower()
+        assert found[category].speaker == "Pat Kim" and found[category].at_ms > T0
+        assert found[category].suggested_reply
+    assert all(doc.usage and doc.usage.model_calls == 1 for doc in run.insights)
+    # The same meeting again, with everything already raised: nothing is repeated.
+    again = sales_run("objection_coach", raised=list(run.raised))
+    for window in again.windows():
+        data = window_data(window)
+        result = await od.ObjectionDetectorComponent(window=data, llm=chat_model).detect_objections()
+        assert result.data["objections"] == []
+
+
+async def test_objection_detector_playbook_threshold_and_text_mode(chat_model: Any) -> None:
+    window = next(sales_run("objection_coach", window_size=10).windows())
+    data = window_data(window)
+    playbook = [{"category": "incumbent", "cues": "already use, salesforce", "response": "Ask what is missing."}]
+    detector = od.ObjectionDetectorComponent(window=data, llm=chat_model, playbook=playbook, min_confidence=0.5)
+    result = (await detector.detect_objections()).data
+    assert [o["category"] for o in result["objections"]] == ["incumbent"]
+    assert result["objections"][0]["suggested_reply"] == "Ask what is missing."
+    strict = od.ObjectionDetectorComponent(window=data, llm=chat_model, min_confidence=0.95)
+    assert (await strict.detect_objections()).data["objections"] == []
+    assert "below confidence" in strict.status
+    tools = await od.ObjectionDetectorComponent(window=data, llm=chat_model).detect_objections()
+    text = await od.ObjectionDetectorComponent(window=data, llm=chat_model, use_tool_calling=False).detect_objections()
+    assert text.data["objections"] == tools.data["objections"] and len(tools.data["objections"]) == 3
+
+
+# --- Output that does not parse is reported ---------------------------------------------------------------------
+
+
+def misbehaving_model_app(answer: dict[str, Any]) -> FastAPI:
+    """An Anthropic Messages endpoint that answers the given content blocks, whatever is asked."""
+    app = FastAPI()
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> JSONResponse:
+        body = await request.json()
+        return JSONResponse(
+            {
+                "id": "msg_bad",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": answer["content"],
+                "stop_reason": answer["stop_reason"],
+                "stop_sequence": None,
+                "usage": {"input_tokens": 7, "output_tokens": 3},
+            }
+        )
+
+    return app
+
+
+@pytest.fixture
+async def bad_models() -> AsyncIterator[dict[str, Any]]:
+    from langchain_anthropic import ChatAnthropic
+
+    answers = {
+        "prose": {
+            "content": [{"type": "text", "text": "I think there were no objections."}],
+            "stop_reason": "end_turn",
+        },
+        "wrong_shape": {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "report_objections",
+                    "input": {
+                        "objections": [{"category": "price", "quote": "too expensive", "confidence": "high"}, "oops"]
+                    },
+                }
+            ],
+            "stop_reason": "tool_use",
+        },
+        "invented_quote": {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_2",
+                    "name": "report_objections",
+                    "input": {
+                        "objections": [
+                            {
+                                "category": "price",
+                                "quote": "never said this",
+                                "utterance_id": "nope",
+                                "confidence": 0.9,
+                                "suggested_reply": "x",
+                            }
+                        ]
+                    },
+                }
+            ],
+            "stop_reason": "tool_use",
+        },
+    }
+    models: dict[str, Any] = {}
+    servers = [ServedApp(misbehaving_model_app(answer)) for answer in answers.values()]
+    for name, server in zip(answers, servers, strict=True):
+        url = await server.__aenter__()
+        models[name] = ChatAnthropic(model="claude-haiku-4-5-20251001", api_key="k", base_url=url, max_retries=0)
+    try:
+        yield models
+    finally:
+        for model in models.values():
+            await close_model(model)
+        for server in servers:
+            await server.__aexit__()
+
+
+async def test_output_that_does_not_parse_is_reported(bad_models: dict[str, Any]) -> None:
+    data = window_data(next(sales_run("objection_coach", window_size=10).windows()))
+    for name, expected in [
+        ("prose", "model answer did not parse"),
+        ("wrong_shape", "confidence must be a number"),
+        ("invented_quote", "its quote is not in the new utterances"),
+    ]:
+        detector = od.ObjectionDetectorComponent(window=data, llm=bad_models[name])
+        result = await detector.detect_objections()
+        assert result.data["objections"] == []
+        messages = [error["message"] for error in result.data["errors"]]
+        assert any(expected in message for message in messages), (name, messages)
+        assert "problem(s)" in detector.status
+        doc = parse_insights(insights_text(data, result))
+        assert doc.errors and doc.errors[0].stage == "objection_detector"
+    summarizer = ms.MeetingSummarizerComponent(window=data, llm=bad_models["prose"])
+    summary = await summarizer.build_summary()
+    assert summary.data["summary"] is None and "did not parse" in summary.data["errors"][0]["message"]
+
+
+# --- Meeting Summarizer ----------------------------------------------------------------------------------------
+
+
+async def test_summary_rolls_forward_with_bounded_input(chat_model: Any, offline_llm: Any) -> None:
+    run = sales_run("meeting_summary", window_size=5)
+    sizes = []
+    for window in run.windows():
+        data = window_data(window)
+        before = offline_llm.stats.input_tokens
+        summarizer = ms.MeetingSummarizerComponent(window=data, llm=chat_model, max_summary_chars=600)
+        run.fold(insights_text(data, await summarizer.build_summary()))
+        sizes.append(offline_llm.stats.input_tokens - before)
+    first, second = run.insights
+    assert first.summary is not None and second.summary is not None
+    assert second.summary.text.startswith(first.summary.text[:40])
+    assert len(second.summary.key_points) > len(first.summary.key_points)
+    assert [d.quote for d in second.summary.decisions] == [
+        "We decided on a two week pilot for your team, starting Monday."
+    ]
+    assert second.summary.open_questions[-1].quote == "How do we handle single sign-on during the pilot?"
+    assert all(p.speaker for p in second.summary.key_points)
+    # Only the previous summary and the new utterances are sent: the second call is not the sum of both windows.
+    assert sizes[1] < 2 * sizes[0]
+
+
+async def test_summary_of_an_empty_window_keeps_the_previous_one(chat_model: Any) -> None:
+    window = next(sales_run("meeting_summary").windows())
+    doc = json.loads(window.to_json())
+    doc["utterances"] = []
+    doc["state"]["summary"] = {"text": "Earlier.", "key_points": [], "decisions": [], "open_questions": []}
+    data = tw.TranscriptWindowComponent(window_json=json.dumps(doc)).build_window()
+    result = await ms.MeetingSummarizerComponent(window=data, llm=chat_model).build_summary()
+    assert result.data["summary"]["text"] == "Earlier." and result.data["usage"] is None
+
+
+# --- Ticket Extractor ------------------------------------------------------------------------------------------
+
+
+async def test_ticket_extractor_items_keys_and_tracking(chat_model: Any) -> None:
+    run = sales_run("ticket_creation")
+    for window in run.windows():
+        data = window_data(window)
+        run.fold(insights_text(data, await te.TicketExtractorComponent(window=data, llm=chat_model).extract_tickets()))
+    tickets = run.all_tickets()
+    by_quote = {
+        quote: next(t for t in tickets if quote.lower() in t.quote.lower()) for quote in SALES_EXPECTED["tickets"]
+    }
+    for quote, kind in SALES_EXPECTED["tickets"].items():
+        assert by_quote[quote].kind == kind
+    pricing = by_quote["I'll send you the pricing comparison by Friday"]
+    assert pricing.owner == "Sam Rivera" and pricing.due == "2025-10-10"  # said on Thursday 2025-10-09 (UTC)
+    assert by_quote["Pat, can you share one of the reports that fails?"].owner == "Pat Kim"
+    assert len({t.key for t in tickets}) == len(tickets)
+    # A retry of the same windows yields the same keys; with the items tracked, nothing is extracted again.
+    retry = sales_run("ticket_creation")
+    for window in retry.windows():
+        data = window_data(window)
+        retry.fold(
+            insights_text(data, await te.TicketExtractorComponent(window=data, llm=chat_model).extract_tickets())
+        )
+    assert [t.key for t in retry.all_tickets()] == [t.key for t in tickets]
+    tracked = sales_run("ticket_creation", tracked=list(run.tracked))
+    for window in tracked.windows():
+        result = await te.TicketExtractorComponent(window=window_data(window), llm=chat_model).extract_tickets()
+        assert result.data["tickets"] == []
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("Friday", "2025-10-10"),
+        ("tomorrow", "2025-10-10"),
+        ("end of day tomorrow", "2025-10-10"),
+        ("first thing tomorrow", "2025-10-10"),
+        ("end of week", "2025-10-10"),
+        ("this week", "2025-10-10"),
+        ("today", "2025-10-09"),
+        ("this morning", "2025-10-09"),
+        ("next Monday", "2025-10-13"),
+        ("next week", "2025-10-13"),
+        ("Thursday", "2025-10-16"),
+        ("Thursday the twenty-third", "2025-10-23"),
+        ("Tuesday the twenty-third", "2025-12-23"),
+        ("Friday the twelfth", "2025-12-12"),
+        ("Monday the thirteenth", "2025-10-13"),
+        ("the week of the twentieth", "2025-10-24"),
+        ("end of the month", "2025-10-31"),
+        ("October 20th", "2025-10-20"),
+        ("Jan 5", "2026-01-05"),
+        ("2025-12-01", "2025-12-01"),
+        ("after the offsite", "after the offsite"),
+        (None, None),
+    ],
+)
+def test_due_dates_resolve_relative_to_when_they_were_said(phrase: str | None, expected: str | None) -> None:
+    assert te.resolve_due(phrase, T0) == expected  # T0 is Thursday 2025-10-09 UTC
+
+
+# --- Ticket Creator --------------------------------------------------------------------------------------------
+
+
+async def extracted_tickets(chat_model: Any) -> tuple[Data, Data]:
+    data = window_data(next(sales_run("ticket_creation", window_size=10).windows()))
+    return data, await te.TicketExtractorComponent(window=data, llm=chat_model).extract_tickets()
+
+
+SYSTEM_SETTINGS = {
+    "jira": {"email": EMAIL, "project": "OPS"},
+    "zendesk": {"email": EMAIL},
+    "github": {"project": "acme/support"},
+    "webhook": {},
+}
+
+
+@pytest.mark.parametrize("system", ["jira", "zendesk", "github", "webhook"])
+async def test_ticket_creator_creates_once_per_key(
+    system: str, chat_model: Any, ticket_systems: tuple[TicketSystems, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANGFLOW_SSRF_ALLOWED_HOSTS", "127.0.0.1")
+    state, url = ticket_systems
+    window, tickets = await extracted_tickets(chat_model)
+    base = url + {"jira": "/jira", "zendesk": "/zendesk", "github": "/github", "webhook": "/hook"}[system]
+
+    def creator() -> Any:
+        return tc.TicketCreatorComponent(
+            tickets=tickets,
+            window=window,
+            system=system,
+            dry_run=False,
+            base_url=base,
+            api_token=TOKEN,
+            **SYSTEM_SETTINGS[system],
+        )
+
+    first_component = creator()
+    first = await asyncio.to_thread(first_component.create_tickets)
+    statuses = [t["external"]["status"] for t in first.data["tickets"]]
+    assert statuses == ["created"] * len(tickets.data["tickets"]) and first.data["errors"] == []
+    assert first_component.status == f"{system}: {len(statuses)} created"
+    stored = {
+        "jira": state.jira,
+        "zendesk": state.zendesk,
+        "github": state.github,
+        "webhook": list(state.webhook.values()),
+    }[system]
+    assert len(stored) == len(statuses)
+    # A retry (same window, or the bridge re-running it after a failure) finds every ticket instead of filing it again.
+    second = await asyncio.to_thread(creator().create_tickets)
+    assert [t["external"]["status"] for t in second.data["tickets"]] == ["existing"] * len(statuses)
+    assert [t["external"]["id"] for t in second.data["tickets"]] == [t["external"]["id"] for t in first.data["tickets"]]
+    assert len(stored) == len(statuses)
+    doc = parse_insights(insights_text(window, second))
+    assert doc.kind == "tickets" and all(t.external and t.external.system == system for t in doc.tickets)
+
+
+async def test_ticket_creator_content_on_the_wire(
+    chat_model: Any, ticket_systems: tuple[TicketSystems, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANGFLOW_SSRF_ALLOWED_HOSTS", "127.0.0.1")
+    state, url = ticket_systems
+    window, tickets = await extracted_tickets(chat_model)
+    component = tc.TicketCreatorComponent(
+        tickets=tickets,
+        window=window,
+        system="jira",
+        dry_run=False,
+        base_url=url + "/jira",
+        api_token=TOKEN,
+        email=EMAIL,
+        project="OPS",
+    )
+    await asyncio.to_thread(component.create_tickets)
+    pricing = next(i["fields"] for i in state.jira if "pricing" in i["fields"]["summary"].lower())
+    assert pricing["issuetype"] == {"name": "Task"} and pricing["duedate"] == "2025-10-10"
+    text = " ".join(c["content"][0]["text"] for c in pricing["description"]["content"])
+    assert "Said by Sam Rivera" in text and "Owner: Sam Rivera" in text and "rtms-langflow key: tkt-" in text
+    bug = next(i["fields"] for i in state.jira if "csv export" in i["fields"]["summary"].lower())
+    assert bug["issuetype"] == {"name": "Bug"} and "rtms-bug" in bug["labels"]
+
+
+async def test_ticket_creator_dry_run_failures_and_guards(
+    chat_model: Any, ticket_systems: tuple[TicketSystems, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, url = ticket_systems
+    window, tickets = await extracted_tickets(chat_model)
+    dry = tc.TicketCreatorComponent(tickets=tickets, window=window, system="github", base_url=url + "/github")
+    result = await asyncio.to_thread(dry.create_tickets)
+    assert {t["external"]["status"] for t in result.data["tickets"]} == {"dry_run"} and state.requests == []
+    # Loopback is refused unless the operator allowlists it (Langflow's SSRF policy). The allowlist is set to
+    # another host rather than unset: Langflow's settings service may have cached an earlier test's value.
+    monkeypatch.setenv("LANGFLOW_SSRF_ALLOWED_HOSTS", "192.0.2.1")
+    guarded = tc.TicketCreatorComponent(
+        tickets=tickets, system="webhook", dry_run=False, base_url=url + "/hook", api_token=TOKEN
+    )
+    with pytest.raises(ValueError, match="SSRF"):
+        await asyncio.to_thread(guarded.create_tickets)
+    monkeypatch.setenv("LANGFLOW_SSRF_ALLOWED_HOSTS", "127.0.0.1")
+    with pytest.raises(ValueError, match="needs an API token"):
+        tc.TicketCreatorComponent(tickets=tickets, system="jira", dry_run=False, base_url=url).create_tickets()
+    # A failing ticket system: the item keeps no external reference and the failure is reported by name.
+    state.fail_creates = 1
+    failing = tc.TicketCreatorComponent(
+        tickets=tickets, window=window, system="webhook", dry_run=False, base_url=url + "/hook", api_token=TOKEN
+    )
+    result = await asyncio.to_thread(failing.create_tickets)
+    assert result.data["tickets"][0]["external"] is None
+    assert result.data["errors"][0]["message"].startswith("webhook: webhook post failed: HTTP 503")
+    assert [t["external"]["status"] for t in result.data["tickets"][1:]] == ["created"] * (
+        len(result.data["tickets"]) - 1
+    )
+    assert "1 failed" in failing.status
+
+
+def test_ticket_creator_shows_the_fields_of_the_chosen_system() -> None:
+    component = tc.TicketCreatorComponent()
+    config = component.to_frontend_node()["data"]["node"]["template"]
+    updated = component.update_build_config(config, "github", "system")
+    assert updated["project"]["show"] and not updated["email"]["show"] and not updated["issue_type"]["show"]
+
+
+# --- Insights Output -------------------------------------------------------------------------------------------
+
+
+def test_insights_output_moves_items_that_break_the_contract_to_errors() -> None:
+    window = window_data(next(sales_run("objection_coach").windows()))
+    good = {
+        "key": "obj-1",
+        "category": "price",
+        "quote": "too expensive",
+        "speaker": "Pat",
+        "at_ms": T0,
+        "confidence": 0.8,
+        "suggested_reply": "Reframe on value.",
+    }
+    bad = {**good, "key": "obj-2", "confidence": 3}
+    result = Data(data={"kind": "objections", "objections": [good, bad], "errors": [], "usage": None})
+    component = io.InsightsOutputComponent(window=window, result=result)
+    doc = parse_insights(component.build_insights_message().text)
+    assert [o.key for o in doc.objections] == ["obj-1"]  # type: ignore[union-attr]
+    assert doc.errors[0].message == "objections.1 dropped: confidence: expected a number from 0 to 1"
+    assert component.status == "objections: 1 item(s), 1 error(s)"
+    with pytest.raises(ValueError, match="kind 'minutes'"):
+        io.InsightsOutputComponent(window=window, result=Data(data={"kind": "minutes"})).build_insights_message()
+
+
+def test_llm_components_share_identical_helpers() -> None:
+    blocks = set()
+    for stem in ["meeting_summarizer", "objection_detector", "ticket_extractor"]:
+        source = (BUNDLE_DIR / f"{stem}.py").read_text()
+        start = source.index("# --- shared model-call helpers")
+        blocks.add(source[start : source.index("# --- end of shared helpers ---")])
+    assert len(blocks) == 1
+
+
+# --- The sample meetings: every planted objection and ticket is found -------------------------------------------
+
+
+def norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def quoted(expected: str, found: str) -> bool:
+    """The item points at the planted line: one quote contains the other (models may quote more or less)."""
+    return norm(expected) in norm(found) or norm(found) in norm(expected)
+
+
+@pytest.mark.skipif(not sample_names(), reason="bridge/simulator/samples/ has no sample meetings yet")
+@pytest.mark.parametrize("name", sample_names() or ["none"])
+async def test_sample_meetings_in_process(name: str, chat_model: Any) -> None:
+    agents = [
+        ("objection_coach", od.ObjectionDetectorComponent, "detect_objections"),
+        ("ticket_creation", te.TicketExtractorComponent, "extract_tickets"),
+        ("meeting_summary", ms.MeetingSummarizerComponent, "build_summary"),
+    ]
+    runs = {}
+    for flow, component, method in agents:
+        run, expected = sample_run(name, flow, window_size=6)
+        for window in run.windows():
+            data = window_data(window)
+            result = await getattr(component(window=data, llm=chat_model), method)()
+            doc = run.fold(insights_text(data, result))
+            assert doc.errors == []
+        runs[flow] = run
+    objections = runs["objection_coach"].all_objections()
+    for planted in expected.get("objections", []):
+        match = [o for o in objections if quoted(planted["quote"], o.quote)]
+        assert match, planted
+        assert match[0].category == planted["category"] and match[0].speaker == planted["speaker"]
+    tickets = runs["ticket_creation"].all_tickets()
+    for planted in expected.get("tickets", []):
+        match = [t for t in tickets if quoted(planted["quote"], t.quote)]
+        assert match, planted
+        assert match[0].kind == {"task": "ticket"}.get(planted["kind"], planted["kind"]), planted
+        if planted["kind"] == "action_item":
+            assert (match[0].owner, match[0].due) == (planted["owner"], planted["due"]), planted
+    summary = runs["meeting_summary"].insights[-1].summary
+    assert summary is not None and summary.text
