@@ -1,0 +1,127 @@
+"""ORM tables. The schema itself is owned by the alembic revisions in `migrations/versions`; a test checks that the
+two agree (autogenerate finds no difference)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+def _stream_fk() -> ForeignKey:
+    return ForeignKey("meetings.stream_id", ondelete="CASCADE")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    stream_id: Mapped[str] = mapped_column(String, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String)
+    product: Mapped[str] = mapped_column(String)
+    topic: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String)
+    started_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    ended_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    end_cause: Mapped[str | None] = mapped_column(String)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("stream_id", "user_id", name="uq_participants_stream_user"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String, _stream_fk())
+    user_id: Mapped[str] = mapped_column(String)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String)
+    joined_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    left_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    __table_args__ = (UniqueConstraint("stream_id", "seq", name="uq_lines_stream_seq"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String, _stream_fk())
+    seq: Mapped[int] = mapped_column(BigInteger)
+    speaker: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(String)
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    received_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Window(Base):
+    __tablename__ = "windows"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "flow", "seq", name="uq_windows_stream_flow_seq"),
+        Index("ix_windows_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String, _stream_fk())
+    flow: Mapped[str] = mapped_column(String)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    trigger: Mapped[str] = mapped_column(String)
+    first_line_seq: Mapped[int] = mapped_column(BigInteger)
+    last_line_seq: Mapped[int] = mapped_column(BigInteger)
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+    coalesced: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    usage: Mapped[str | None] = mapped_column(Text)  # JSON text of records.Usage
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Insight(Base):
+    __tablename__ = "insights"
+    __table_args__ = (UniqueConstraint("stream_id", "kind", "key", name="uq_insights_stream_kind_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String, _stream_fk())
+    flow: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    key: Mapped[str] = mapped_column(String)
+    payload: Mapped[str] = mapped_column(Text)  # JSON text
+    at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    quote: Mapped[str | None] = mapped_column(Text)
+    window_id: Mapped[int | None] = mapped_column(Id, ForeignKey("windows.id", ondelete="SET NULL"))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("stream_id", "key", name="uq_tickets_stream_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String, _stream_fk())
+    key: Mapped[str] = mapped_column(String)
+    flow: Mapped[str | None] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    title: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # JSON text of the ticket without `external`
+    at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    external_system: Mapped[str | None] = mapped_column(String)
+    external_id: Mapped[str | None] = mapped_column(String)
+    external_url: Mapped[str | None] = mapped_column(Text)
+    external_status: Mapped[str | None] = mapped_column(String)
+    window_id: Mapped[int | None] = mapped_column(Id, ForeignKey("windows.id", ondelete="SET NULL"))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
