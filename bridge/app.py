@@ -1,16 +1,27 @@
 """The bridge's FastAPI app, built by `create_app(settings)`: no globals, one set of parts per app.
 
-The lifespan builds the parts that need a running loop (the stream manager) and closes them on shutdown
-(uvicorn runs it on SIGTERM/SIGINT): every stream is closed with code 1000 and its queued events delivered before
-the process exits. Later parts (pipeline, store, dashboard) hang off `app.state.bridge` and the same lifespan.
+The lifespan builds the parts that need a running loop and closes them on shutdown (uvicorn runs it on
+SIGTERM/SIGINT): the store (`database_url`, migrated on open), the pipeline (sends the windows a previous process
+left unfinished), then the stream manager. On shutdown every stream is closed with code 1000 and its queued events
+delivered to the pipeline (which stores what is waiting as windows for the next start) before the pipeline stops
+and the store closes. `app.state.bridge` holds the parts: `store`, `bus` and `pipeline` are set while the app runs.
+
+With `langflow_url` set the pipeline is the consumer: it stores meetings, participants and lines, windows them and
+runs the flows (the store and the bus are built either way: the API reads them). A `consumer` passed in gets every
+event after the pipeline.
+The API and dashboard routers (`bridge.api`) are included when that package is present.
 """
 
 from __future__ import annotations
 
+import importlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -20,7 +31,13 @@ from bridge.intake.manager import StreamManager
 from bridge.intake.metrics import CONTENT_TYPE_LATEST, IntakeMetrics
 from bridge.intake.webhook import webhook_router
 from bridge.logs import get_logger
+from bridge.pipeline.bus import EventBus
+from bridge.pipeline.config import load_flows_config
+from bridge.pipeline.consumer import Pipeline
+from bridge.pipeline.langflow_runner import LangflowRunner
+from bridge.pipeline.metrics import PipelineMetrics
 from bridge.settings import BridgeSettings
+from bridge.store import Store
 
 log = get_logger(__name__)
 
@@ -33,34 +50,113 @@ class LoggingConsumer:
             log.debug("meeting event", extra={"type": event.kind, "stream_id": event.stream_id})
 
 
+class Consumers:
+    """The manager's consumer: the pipeline (once the lifespan built it), then the consumer passed to create_app."""
+
+    def __init__(self, extra: MeetingEventConsumer | None) -> None:
+        self.pipeline: Pipeline | None = None
+        self.extra = extra
+
+    async def handle(self, event: MeetingEvent) -> None:
+        try:
+            if self.pipeline is not None:
+                await self.pipeline.handle(event)
+            elif self.extra is None:
+                await _LOGGING.handle(event)
+        finally:
+            if self.extra is not None:
+                await self.extra.handle(event)
+
+
+_LOGGING = LoggingConsumer()
+
+
 @dataclass
 class BridgeState:
     settings: BridgeSettings
     metrics: IntakeMetrics
     manager: StreamManager
+    bus: EventBus
+    pipeline_metrics: PipelineMetrics
+    store: Store | None = None
+    pipeline: Pipeline | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the store is not open (the app is not running)")
+        return self.store
+
+    def get_bus(self) -> EventBus:
+        return self.bus
+
+
+def model_label(settings: BridgeSettings) -> str:
+    """`offline` when a tweak points a model at loopback (the rule-based test model), else the setting or
+    `langflow`; `none` when no Langflow is configured."""
+    if settings.model_label:
+        return settings.model_label
+    if not settings.langflow_url:
+        return "none"
+    for values in settings.langflow_tweaks.values():
+        host = urlsplit(str(values.get("base_url", ""))).hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return "offline"
+    return "langflow"
 
 
 def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None = None) -> FastAPI:
     metrics = IntakeMetrics()
-    manager = StreamManager(settings, consumer or LoggingConsumer(), metrics)
-    state = BridgeState(settings=settings, metrics=metrics, manager=manager)
+    consumers = Consumers(consumer)
+    manager = StreamManager(settings, consumers, metrics)
+    flows = load_flows_config(settings.flows_config) if settings.langflow_url else None  # bad file: fail now
+    state = BridgeState(settings=settings, metrics=metrics, manager=manager, bus=EventBus(),
+                        pipeline_metrics=PipelineMetrics(metrics.registry))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        manager.accepting = True
-        log.info("bridge ready", extra={"webhook_path": settings.webhook_path,
-                                        "allowed_hosts": settings.allowed_hosts,
-                                        "insecure_ws": settings.allow_insecure_ws})
+        store = await Store.open(settings.database_url)
+        pipeline = None
+        if flows is not None:
+            runner = LangflowRunner(settings.langflow_url, settings.langflow_api_key.get_secret_value(),
+                                    flows.runner)
+            pipeline = Pipeline(store, state.bus, flows, runner, max_concurrent_runs=settings.max_concurrent_runs,
+                                extra_tweaks=settings.langflow_tweaks, metrics=state.pipeline_metrics)
+            manager.on_revoke(pipeline.purge)
+        state.store, state.pipeline, consumers.pipeline = store, pipeline, pipeline
         try:
+            resent = await pipeline.start() if pipeline is not None else 0
+            manager.accepting = True
+            log.info("bridge ready", extra={"webhook_path": settings.webhook_path,
+                                            "allowed_hosts": settings.allowed_hosts,
+                                            "insecure_ws": settings.allow_insecure_ws,
+                                            "langflow": bool(settings.langflow_url),
+                                            "flows": sorted(flows.flows) if flows else [],
+                                            "windows_resent": resent})
             yield
         finally:
-            await manager.shutdown()
+            try:
+                await manager.shutdown()
+            finally:
+                consumers.pipeline = None
+                if pipeline is not None:
+                    await pipeline.close()
+                state.bus.close()
+                await store.close()
+                state.pipeline = None
+                state.store = None
 
     app = FastAPI(title="rtms-langflow bridge", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.bridge = state
     manager.accepting = False  # until the lifespan starts
     app.include_router(webhook_router(settings, manager, metrics))
+    for router in _read_routers(state):
+        app.include_router(router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -80,3 +176,18 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _read_routers(state: BridgeState) -> list[Any]:
+    """The API and dashboard routers, when `bridge.api` is installed (it is optional while it is being built)."""
+    try:
+        api = importlib.import_module("bridge.api")
+    except ImportError as exc:
+        log.warning("API not available", extra={"error": str(exc)})
+        return []
+    settings = state.settings
+    routers = [api.api_router(state.get_store, state.get_bus, settings.api_token,
+                              info=lambda: {"model": model_label(settings)})]
+    if hasattr(api, "dashboard_router"):
+        routers.append(api.dashboard_router())
+    return routers

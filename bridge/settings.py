@@ -10,7 +10,7 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -119,6 +119,13 @@ class BridgeSettings(ZoomCredentials):
                                       description="TOML file mapping flows (endpoint names) to triggers "
                                                   "(default: the bundled bridge/pipeline/flows.toml).")
     max_concurrent_runs: int = Field(default=16, ge=1, description="Flow runs in flight at once, all meetings.")
+    langflow_tweaks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Tweaks for every flow run, as JSON {node id: {field: value}} (e.g. the model node's base_url); "
+                    "a flow's own tweaks in the flows file win.")
+    model_label: str = Field(default="", description="What the dashboard says produced the insights (`offline` "
+                                                     "shows the rule-based-model banner); empty: `offline` when "
+                                                     "the tweaks point the model at a loopback address.")
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -30,6 +30,7 @@ def make_settings(**overrides: Any) -> BridgeSettings:
         "backoff_base_s": 0.05, "backoff_cap_s": 0.4, "signaling_reconnect_window_s": 5.0,
         "media_reconnect_window_s": 5.0, "watchdog_timeout_s": 5.0, "connect_timeout_s": 3.0,
         "drain_timeout_s": 0.5, "shutdown_timeout_s": 5.0,
+        "database_url": "sqlite+aiosqlite://",  # the app always opens its store: in memory, not a file in the cwd
     }
     values.update(overrides)
     return BridgeSettings(_env_file=None, **values)

@@ -1,0 +1,527 @@
+"""`Pipeline`: the intake's consumer. Stores what happens in each meeting, windows it, runs the flows, stores and
+publishes what they answer.
+
+Per event (in order per stream, from the intake's worker):
+* every transcript line is stored before anything else looks at it, then published (`line`) and fed to each
+  flow's `FlowWindower`;
+* a window that comes due is stored (status `pending`, with the exact JSON to send) before it is sent; its send
+  runs in a task of its own: one run at a time per meeting and flow (the windower's single flight), at most
+  `max_concurrent_runs` at once overall (a semaphore), each send retried by the runner and, while Langflow is
+  down, sent again after the circuit breaker's pause, up to `window_attempts` sends;
+* the answer is stored, deduplicated by the store (objections and summary as insights, tickets as tickets),
+  published (`insight`, `summary`, `ticket`) and folded into the flow's next window;
+* at the meeting's end each flow gets its final window; when the bridge stops (`shutdown`) what is waiting is cut
+  into stored windows instead, and windows in flight stay `in_flight`: `start()` of the next process sends every
+  unfinished window again, per meeting and flow in order;
+* `StreamRevoked` (stop reason 8) cancels the stream's runs and deletes all it stored.
+
+Without a Langflow URL (`runner=None`) meetings, participants and lines are still stored and published.
+A stream seen again by a new process (after a restart) continues its line numbering and window sequence from the
+store. The pipeline never blocks the intake for a run: `handle` only awaits short store writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from bridge.contracts import (
+    ObjectionInsights,
+    RaisedObjection,
+    SummaryInsights,
+    TicketInsights,
+    TrackedItem,
+)
+from bridge.intake.events import (
+    LinkState,
+    MeetingEnded,
+    MeetingEvent,
+    ParticipantJoined,
+    ParticipantLeft,
+    SpeakerChanged,
+    StreamRevoked,
+    StreamStateChanged,
+    Utterance,
+)
+from bridge.logs import get_logger
+from bridge.pipeline.bus import EventBus, LiveEvent, now_ms
+from bridge.pipeline.config import FlowConfig, FlowsConfig, Tweaks
+from bridge.pipeline.langflow_runner import CircuitOpen, LangflowRunner, RunError, RunResult
+from bridge.pipeline.metrics import PipelineMetrics
+from bridge.pipeline.windowing import FlowWindower, Line, MeetingInfo, WindowDraft
+from bridge.store import InsightItem, LineRecord, NewWindow, Store, WindowRecord
+
+__all__ = ["Pipeline"]
+
+log = get_logger(__name__)
+
+MAX_REVOKED_REMEMBERED = 1000
+
+
+@dataclass
+class _Meeting:
+    info: MeetingInfo
+    windowers: dict[str, FlowWindower]
+    seq_offset: int
+    ended: bool = False
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class Pipeline:
+    def __init__(self, store: Store, bus: EventBus, config: FlowsConfig, runner: LangflowRunner | None, *,
+                 max_concurrent_runs: int = 16, extra_tweaks: Tweaks | None = None,
+                 metrics: PipelineMetrics | None = None, clock: Callable[[], int] = now_ms) -> None:
+        self.store = store
+        self.bus = bus
+        self.config = config
+        self.runner = runner
+        self.extra_tweaks = extra_tweaks or {}
+        self.metrics = metrics or PipelineMetrics()
+        self.clock = clock
+        self.slots = asyncio.Semaphore(max_concurrent_runs)
+        self.meetings: dict[str, _Meeting] = {}
+        self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # stream_id -> sends (live and resent)
+        self._revoked: dict[str, None] = {}
+        self._tick_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.metrics.watch(
+            pending=lambda: float(sum(len(w.pending) for m in self.meetings.values() for w in m.windowers.values())),
+            bus_depth=lambda: float(self.bus.depth()),
+            circuit_open=lambda: float(self.runner is not None and self.runner.breaker.state != "closed"),
+            meetings=lambda: float(len(self.meetings)),
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Send again every window left unfinished by an earlier process; start the clock tick. Returns how many
+        windows are being resent."""
+        resent = 0
+        if self.runner is not None:
+            groups: dict[tuple[str, str], list[WindowRecord]] = {}
+            for record in await self.store.unfinished_windows():
+                groups.setdefault((record.stream_id, record.flow), []).append(record)
+            for (stream_id, flow), records in groups.items():
+                records.sort(key=lambda r: r.seq)
+                resent += len(records)
+                self.metrics.windows_resent.labels(flow=flow).inc(len(records))
+                self._spawn(stream_id, self._resend(stream_id, flow, records), f"resend-{flow}")
+            if resent:
+                log.info("resending unfinished windows", extra={"windows": resent, "groups": len(groups)})
+            self._tick_task = asyncio.create_task(self._ticker(), name="pipeline-tick")
+        return resent
+
+    async def close(self) -> None:
+        """Stop: cancel sends in progress (their windows stay unfinished in the store and are resent by the next
+        `start`), stop the tick, close the runner."""
+        self._closing = True
+        await self._flush_all()
+        tasks = [t for group in self._tasks.values() for t in group]
+        if self._tick_task is not None:
+            tasks.append(self._tick_task)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        if self.runner is not None:
+            await self.runner.aclose()
+
+    async def _flush_all(self) -> None:
+        """Store what waits in every windower (even behind a run in flight) as windows for the next process."""
+        now = self.clock()
+        for meeting in list(self.meetings.values()):
+            for windower in meeting.windowers.values():
+                try:
+                    draft = windower.flush(now)
+                    if draft is not None:
+                        await self._store_window(meeting, draft)
+                except Exception:
+                    self.metrics.handler_errors.labels(stage="flush").inc()
+                    log.exception("could not store a window at shutdown", extra={"stream_id": meeting.info.stream_id})
+                windower.ended = True
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """True once no send is in progress (tests, and a graceful drain)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def sending(self) -> int:
+        return sum(len(group) for group in self._tasks.values())
+
+    # -- events ---------------------------------------------------------------------------------------------------
+
+    async def handle(self, event: MeetingEvent) -> None:
+        if isinstance(event, StreamRevoked):
+            await self.purge(event.stream_id)
+            return
+        if event.stream_id in self._revoked or self._closing:
+            return
+        meeting = await self._meeting(event)
+        if isinstance(event, Utterance):
+            await self._line(meeting, event)
+        elif isinstance(event, ParticipantJoined):
+            await self._participant(meeting, event.user_id, event.name, joined_at_ms=event.timestamp_ms)
+        elif isinstance(event, ParticipantLeft):
+            await self._participant(meeting, event.user_id, event.name, left_at_ms=event.timestamp_ms)
+        elif isinstance(event, SpeakerChanged):
+            if meeting.info.see(event.user_id, event.speaker):
+                await self._participant(meeting, event.user_id, event.speaker, joined_at_ms=event.timestamp_ms)
+        elif isinstance(event, StreamStateChanged):
+            status = {LinkState.ACTIVE: "live", LinkState.RECONNECTING: "reconnecting",
+                      LinkState.MEDIA_RECONNECTING: "reconnecting"}.get(event.state)
+            if status is not None and not meeting.ended:
+                await self.store.set_meeting_status(event.stream_id, status)  # type: ignore[arg-type]
+                self._publish(event.stream_id, "meeting", {"status": status})
+        elif isinstance(event, MeetingEnded):
+            await self._ended(meeting, event)
+
+    async def purge(self, stream_id: str) -> None:
+        """Stop reason 8: cancel the stream's sends and delete everything stored for it. Idempotent."""
+        self._revoked[stream_id] = None
+        while len(self._revoked) > MAX_REVOKED_REMEMBERED:
+            self._revoked.pop(next(iter(self._revoked)))
+        self.meetings.pop(stream_id, None)
+        tasks = list(self._tasks.get(stream_id, ()))
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        rows = await self.store.delete_stream(stream_id)
+        self._publish(stream_id, "meeting", {"deleted": True})
+        log.info("stream purged", extra={"stream_id": stream_id, "rows": rows})
+
+    async def _meeting(self, event: MeetingEvent) -> _Meeting:
+        meeting = self.meetings.get(event.stream_id)
+        if meeting is not None:
+            return meeting
+        started = _event_time(event)
+        await self.store.upsert_meeting(event.stream_id, instance_id=event.instance_id,
+                                       product=str(event.product.value), started_at_ms=started)
+        offset = await self.store.last_line_seq(event.stream_id)
+        info = MeetingInfo(instance_id=event.instance_id, stream_id=event.stream_id,
+                           product=str(event.product.value), started_at_ms=started)  # type: ignore[arg-type]
+        windowers: dict[str, FlowWindower] = {}
+        if self.runner is not None:
+            earlier = await self.store.windows(event.stream_id) if offset else []
+            for name, flow in self.config.flows.items():
+                mine = [w for w in earlier if w.flow == name]
+                windower = FlowWindower(flow, info, next_seq=max((w.seq for w in mine), default=-1) + 1,
+                                        covered_seq=max((w.last_line_seq for w in mine), default=0))
+                windowers[name] = windower
+            if offset:
+                await self._restore(event.stream_id, info, windowers)
+        meeting = _Meeting(info=info, windowers=windowers, seq_offset=offset)
+        self.meetings[event.stream_id] = meeting
+        if offset:
+            log.info("stream continues after a restart",
+                     extra={"stream_id": event.stream_id, "lines_stored": offset})
+        return meeting
+
+    async def _restore(self, stream_id: str, info: MeetingInfo, windowers: dict[str, FlowWindower]) -> None:
+        """A stream seen again after a restart: participants and each flow's state come back from the store."""
+        record = await self.store.get_meeting(stream_id)
+        for p in record.participants if record else ():
+            info.see(p.user_id, p.name)
+            if p.role == "host":
+                info.set_role(p.user_id, "host")
+        for insight in await self.store.insights(stream_id):
+            windower = windowers.get(insight.flow)
+            if windower is None:
+                continue
+            with contextlib.suppress(ValidationError):
+                if insight.kind == "summary":
+                    windower.fold(summary=SummaryInsights.model_validate(
+                        {"meeting_id": "x", "window_seq": 0, "summary": insight.payload}).summary)
+                elif insight.kind == "objections":
+                    windower.fold(raised=[RaisedObjection(key=insight.key, category=str(insight.payload["category"]),
+                                                          quote=insight.quote or "")])
+        for ticket in await self.store.tickets(stream_id):
+            windower = windowers.get(ticket.flow or "")
+            if windower is not None and ticket.kind in ("ticket", "action_item", "bug"):
+                windower.fold(tracked=[TrackedItem(key=ticket.key, kind=ticket.kind,  # type: ignore[arg-type]
+                                                   title=ticket.title, external_url=ticket.external_url)])
+
+    async def _line(self, meeting: _Meeting, event: Utterance) -> None:
+        received = self.clock()
+        seq = meeting.seq_offset + event.seq
+        record = LineRecord(seq=seq, speaker=event.speaker, user_id=event.user_id, start_ms=max(0, event.start_ms),
+                            end_ms=max(0, event.end_ms, event.start_ms), text=event.text, received_at_ms=received)
+        if not await self.store.add_line(event.stream_id, record):
+            log.warning("line already stored", extra={"stream_id": event.stream_id, "seq": seq})
+            return
+        self.metrics.lines.inc()
+        self._publish(event.stream_id, "line", record.model_dump(exclude={"received_at_ms"}))
+        if meeting.info.started_at_ms is None:
+            meeting.info.started_at_ms = record.start_ms
+        if meeting.info.see(event.user_id, event.speaker):
+            await self._store_participant(meeting, event.user_id, event.speaker, joined_at_ms=record.start_ms)
+        line = Line(seq=seq, speaker=event.speaker, user_id=event.user_id, start_ms=record.start_ms,
+                    end_ms=record.end_ms, text=event.text, received_ms=received)
+        for windower in meeting.windowers.values():
+            await self._launch(meeting, windower, windower.add(line))
+
+    async def _participant(self, meeting: _Meeting, user_id: str, name: str, *, joined_at_ms: int | None = None,
+                           left_at_ms: int | None = None) -> None:
+        meeting.info.see(user_id, name)
+        await self._store_participant(meeting, user_id, name, joined_at_ms=joined_at_ms, left_at_ms=left_at_ms)
+
+    async def _store_participant(self, meeting: _Meeting, user_id: str, name: str, *,
+                                 joined_at_ms: int | None = None, left_at_ms: int | None = None) -> None:
+        role = meeting.info.role(user_id)
+        await self.store.upsert_participant(meeting.info.stream_id, user_id, name, role,
+                                            joined_at_ms=joined_at_ms, left_at_ms=left_at_ms)
+        self._publish(meeting.info.stream_id, "meeting", {"participant": {
+            "user_id": user_id, "name": name, "role": role, "joined_at_ms": joined_at_ms,
+            "left_at_ms": left_at_ms}})
+
+    async def _ended(self, meeting: _Meeting, event: MeetingEnded) -> None:
+        if meeting.ended:
+            return
+        meeting.ended = True
+        now = self.clock()
+        await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause)
+        self._publish(event.stream_id, "meeting", {"status": "ended", "end_cause": event.cause})
+        for windower in meeting.windowers.values():
+            if event.cause == "shutdown":  # the meeting may go on: keep what waits for the next process
+                draft = windower.flush(now)
+                windower.ended = True
+                if draft is not None:
+                    await self._store_window(meeting, draft)
+            else:
+                await self._launch(meeting, windower, windower.end(now))
+        self._forget_if_done(meeting)
+
+    def _forget_if_done(self, meeting: _Meeting) -> None:
+        idle = all(w.in_flight is None for w in meeting.windowers.values())
+        if meeting.ended and idle and self.meetings.get(meeting.info.stream_id) is meeting:
+            del self.meetings[meeting.info.stream_id]
+
+    # -- windows --------------------------------------------------------------------------------------------------
+
+    async def _store_window(self, meeting: _Meeting, draft: WindowDraft) -> WindowRecord:
+        record = await self.store.create_window(NewWindow(
+            stream_id=meeting.info.stream_id, flow=draft.flow, seq=draft.seq, trigger=draft.trigger,
+            first_line_seq=draft.first_line_seq, last_line_seq=draft.last_line_seq, start_ms=draft.start_ms,
+            end_ms=draft.end_ms, payload=draft.payload, coalesced=draft.coalesced))
+        self.metrics.windows.labels(flow=draft.flow, trigger=draft.trigger).inc()
+        if draft.coalesced:
+            self.metrics.windows_coalesced.labels(flow=draft.flow).inc(draft.coalesced)
+        if draft.skipped:
+            self.metrics.utterances_skipped.labels(flow=draft.flow).inc(draft.skipped)
+            log.warning("utterances skipped: too many waiting for one window",
+                        extra={"stream_id": meeting.info.stream_id, "flow": draft.flow, "skipped": draft.skipped})
+        self._publish_window(record)
+        return record
+
+    async def _launch(self, meeting: _Meeting, windower: FlowWindower, draft: WindowDraft | None) -> None:
+        """Store a window that came due, then send it in a task of its own."""
+        if draft is None:
+            return
+        try:
+            record = await self._store_window(meeting, draft)
+        except BaseException:
+            windower.done(draft.seq, self.clock())  # not stored: let the flow go on with the next window
+            raise
+        self._spawn(meeting.info.stream_id, self._send_live(meeting, windower, draft, record),
+                    f"send-{draft.flow}-{draft.seq}")
+
+    def _spawn(self, stream_id: str, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        group = self._tasks.setdefault(stream_id, set())
+        group.add(task)
+        self._idle.clear()
+        task.add_done_callback(lambda t: self._task_done(stream_id, t))
+
+    def _task_done(self, stream_id: str, task: asyncio.Task[None]) -> None:
+        group = self._tasks.get(stream_id)
+        if group is not None:
+            group.discard(task)
+            if not group:
+                del self._tasks[stream_id]
+        if not self._tasks:
+            self._idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            self.metrics.handler_errors.labels(stage="send").inc()
+            log.error("window send task failed", exc_info=task.exception(), extra={"stream_id": stream_id})
+
+    async def _send_live(self, meeting: _Meeting, windower: FlowWindower, draft: WindowDraft,
+                         record: WindowRecord) -> None:
+        answer: RunResult | None = None
+        try:
+            answer = await self._send(record, windower.flow, draft)
+        finally:
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                fold = _fold(answer)
+                follow = windower.done(draft.seq, self.clock(), **fold)
+                if follow is not None and meeting.info.stream_id not in self._revoked and not self._closing:
+                    await self._launch(meeting, windower, follow)
+                self._forget_if_done(meeting)
+
+    async def _resend(self, stream_id: str, flow_name: str, records: list[WindowRecord]) -> None:
+        flow = self.config.flows.get(flow_name)
+        for record in records:
+            if flow is None:
+                await self.store.mark_window(record.id, "failed", error=f"flow {flow_name!r} is no longer configured")
+                continue
+            await self._send(record, flow, None)
+
+    async def _send(self, record: WindowRecord, flow: FlowConfig, draft: WindowDraft | None) -> RunResult | None:
+        """Send one stored window until it is answered, fails for good, or runs out of sends. Waiting for an open
+        circuit breaker does not use up sends; the whole is bounded in time."""
+        assert self.runner is not None
+        runner = self.runner
+        sends_allowed = self.config.runner.window_attempts
+        tweaks = self.config.tweaks_for(flow.name, self.extra_tweaks)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + sends_allowed * (self.config.runner.breaker_reset_s + flow.timeout_s)
+        sends = 0
+        while sends < sends_allowed and loop.time() < deadline:
+            if not runner.breaker.ready():
+                await asyncio.sleep(max(0.25, runner.breaker.retry_in()) + runner.rng.uniform(0, 0.25))
+                continue
+            self.metrics.runs_waiting.inc()
+            try:
+                await self.slots.acquire()
+            finally:
+                self.metrics.runs_waiting.dec()
+            pause = 0.0
+            try:
+                self.metrics.runs_in_flight.inc()
+                record = await self.store.mark_window(record.id, "in_flight")
+                self._publish_window(record)
+                try:
+                    result = await runner.run(flow.name, record.payload, stream_id=record.stream_id,
+                                              timeout_s=flow.timeout_s, tweaks=tweaks)
+                except CircuitOpen:
+                    continue  # another window took the trial run: wait for its outcome
+                except RunError as exc:
+                    sends += 1
+                    self.metrics.attempts.labels(flow=flow.name, outcome="failed").inc(max(1, exc.attempts))
+                    last = sends >= sends_allowed or not exc.retryable
+                    self.metrics.windows_failed.labels(flow=flow.name, final=str(last).lower()).inc()
+                    record = await self.store.mark_window(record.id, "failed", error=str(exc)[:2000])
+                    self._publish_window(record)
+                    log.warning("window send failed", extra={
+                        "stream_id": record.stream_id, "flow": flow.name, "seq": record.seq, "send": sends,
+                        "retryable": exc.retryable, "giving_up": last, "error": exc.reason[:300]})
+                    if last:
+                        return None
+                    pause = max(runner.breaker.retry_in(), runner.backoff(min(sends + 1, 8)))
+                    continue
+            finally:
+                self.metrics.runs_in_flight.dec()
+                self.slots.release()
+                if pause:
+                    await asyncio.sleep(pause)
+            self.metrics.attempts.labels(flow=flow.name, outcome="ok").inc()
+            if result.attempts > 1:
+                self.metrics.attempts.labels(flow=flow.name, outcome="failed").inc(result.attempts - 1)
+            self.metrics.latency.labels(flow=flow.name).observe(result.latency_ms / 1000)
+            await self._save(record, flow, result, draft)
+            return result
+        log.warning("window left unsent", extra={"stream_id": record.stream_id, "flow": flow.name,
+                                                 "seq": record.seq, "sends": sends})
+        return None
+
+    async def _save(self, record: WindowRecord, flow: FlowConfig, result: RunResult, draft: WindowDraft | None) -> None:
+        doc = result.insights
+        stream_id = record.stream_id
+        now = self.clock()
+        received = {u.start_ms: u.received_ms for u in draft.utterances} if draft is not None else {}
+        if doc.kind != flow.kind:
+            log.warning("flow answered another kind than configured",
+                        extra={"stream_id": stream_id, "flow": flow.name, "kind": doc.kind, "configured": flow.kind})
+        if doc.errors:
+            self.metrics.insight_errors.labels(flow=flow.name).inc(len(doc.errors))
+            log.warning("flow reported errors", extra={"stream_id": stream_id, "flow": flow.name, "seq": record.seq,
+                                                       "stages": sorted({e.stage for e in doc.errors})})
+        if isinstance(doc, ObjectionInsights):
+            items = [InsightItem(key=o.key, payload=o.model_dump(mode="json"), at_ms=o.at_ms, quote=o.quote)
+                     for o in doc.objections]
+            for insight in await self.store.save_insights(stream_id, flow.name, record.id, "objections", items):
+                self.metrics.insights.labels(kind="objections").inc()
+                self._observe_delay(flow.name, received, insight.at_ms, now)
+                self._publish(stream_id, "insight", insight.model_dump(mode="json"))
+        elif isinstance(doc, TicketInsights):
+            for ticket in doc.tickets:
+                stored, changed = await self.store.upsert_ticket(stream_id, ticket, flow=flow.name,
+                                                                 window_id=record.id)
+                if changed:
+                    self.metrics.insights.labels(kind="tickets").inc()
+                    self._observe_delay(flow.name, received, ticket.at_ms, now)
+                    self._publish(stream_id, "ticket", {**stored.model_dump(mode="json"),
+                                                        "new": stored.created_at_ms == stored.updated_at_ms})
+        elif isinstance(doc, SummaryInsights) and doc.summary is not None:
+            summary = doc.summary.model_dump(mode="json")
+            insight = await self.store.save_summary(stream_id, flow.name, record.id, summary)
+            self.metrics.insights.labels(kind="summary").inc()
+            self._publish(stream_id, "summary", insight.model_dump(mode="json"))
+        usage = doc.usage.model_dump() if doc.usage is not None else None
+        done = await self.store.mark_window(record.id, "done", latency_ms=result.latency_ms, usage=usage)
+        self.metrics.windows_done.labels(flow=flow.name).inc()
+        self._publish_window(done)
+
+    def _observe_delay(self, flow: str, received: dict[int, int], at_ms: int | None, now: int) -> None:
+        if at_ms is not None and at_ms in received:
+            self.metrics.insight_delay.labels(flow=flow).observe(max(0, now - received[at_ms]) / 1000)
+
+    # -- the clock ------------------------------------------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        """Interval and quiet-gap triggers when no line arrives (a silent meeting, the end of a replay)."""
+        while not self._closing:
+            await asyncio.sleep(self.config.runner.tick_s)
+            await self.tick()
+
+    async def tick(self) -> None:
+        now = self.clock()
+        for meeting in list(self.meetings.values()):
+            if meeting.ended:
+                continue
+            for windower in meeting.windowers.values():
+                try:
+                    await self._launch(meeting, windower, windower.tick(now))
+                except Exception:
+                    self.metrics.handler_errors.labels(stage="tick").inc()
+                    log.exception("tick failed", extra={"stream_id": meeting.info.stream_id})
+
+    # -- publishing -----------------------------------------------------------------------------------------------
+
+    def _publish(self, stream_id: str, kind: Any, data: dict[str, Any]) -> None:
+        self.bus.publish(stream_id, LiveEvent(type=kind, stream_id=stream_id, data=data, at_ms=self.clock()))
+
+    def _publish_window(self, record: WindowRecord) -> None:
+        self._publish(record.stream_id, "window", record.model_dump(mode="json", exclude={"payload"}))
+
+
+def _event_time(event: MeetingEvent) -> int | None:
+    if isinstance(event, Utterance):
+        return max(0, event.start_ms)
+    stamp = getattr(event, "timestamp_ms", None)
+    return stamp if isinstance(stamp, int) and stamp >= 0 else None
+
+
+def _fold(answer: RunResult | None) -> dict[str, Any]:
+    """What an answer adds to its flow's next window (see docs/contracts.md)."""
+    if answer is None:
+        return {}
+    doc = answer.insights
+    if isinstance(doc, SummaryInsights):
+        return {"summary": doc.summary}
+    if isinstance(doc, ObjectionInsights):
+        return {"raised": [RaisedObjection(key=o.key, category=o.category, quote=o.quote) for o in doc.objections]}
+    return {"tracked": [TrackedItem(key=t.key, kind=t.kind, title=t.title,
+                                    external_url=t.external.url if t.external else None) for t in doc.tickets]}
+
