@@ -1,6 +1,6 @@
 """`rtms-langflow serve`: run the bridge under uvicorn.
 
-Settings come from the environment and `.env` (docs/settings.md); `--host`/`--port` override them. Uvicorn turns
+Settings come from the environment and `.env` (the README's table); `--host`/`--port` override them. Uvicorn turns
 SIGTERM and SIGINT into a graceful shutdown: the app's lifespan closes every stream cleanly before exit.
 """
 

@@ -59,7 +59,7 @@ def _split_commas(value: object) -> object:
 
 class BridgeSettings(ZoomCredentials):
     """Everything `rtms-langflow serve` reads. Environment names are `BRIDGE_` + the field name in capitals
-    (`BRIDGE_ALLOWED_HOSTS`); the three Zoom credentials keep their unprefixed names. docs/settings.md lists them."""
+    (`BRIDGE_ALLOWED_HOSTS`); the three Zoom credentials keep their unprefixed names. The README lists them."""
 
     model_config = SettingsConfigDict(env_prefix="BRIDGE_", env_file=".env", env_file_encoding="utf-8",
                                       extra="ignore")
