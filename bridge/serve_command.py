@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bridge.app import create_app
+    from bridge.server import BridgeServer
     from bridge.settings import BridgeSettings
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("log_level", args.log_level))
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on",
                             timeout_graceful_shutdown=int(settings.shutdown_timeout_s) + 5)
-    server = uvicorn.Server(config)
+    server = BridgeServer(config)
     server.run()
     return 0

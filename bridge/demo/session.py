@@ -31,6 +31,7 @@ from bridge.demo.watch import MeetingWatch, changes
 from bridge.flows_build import NODE_IDS
 from bridge.langflow_process import LangflowProcess, LangflowStartError, port_in_use
 from bridge.logs import JsonFormatter, get_logger
+from bridge.server import BridgeServer
 from bridge.settings import BridgeSettings
 from bridge.simulator.config import MeetingSpec, SimulatorConfig
 from bridge.simulator.simulator import Simulator
@@ -64,7 +65,7 @@ class DemoOptions:
     log_level: str = "WARNING"
 
 
-class _EmbeddedServer(uvicorn.Server):
+class _EmbeddedServer(BridgeServer):
     """Leaves SIGINT/SIGTERM to the demo, which stops the parts in order."""
 
     @contextlib.contextmanager
