@@ -8,6 +8,7 @@ an in-process lock queues our writers instead of letting them fail with "databas
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -491,7 +492,9 @@ class Store:
     async def meeting_figures(self, stream_id: str) -> MeetingFigures:
         """Counts and percentiles for the dashboard (see `MeetingFigures`); zeros and None for an unknown stream.
 
-        The insight delay covers insights and tickets that carry `at_ms`."""
+        The insight delay covers insights and tickets that carry `at_ms`: it runs from the arrival at the bridge of
+        the line the item came from (the last line starting at or before `at_ms`; Zoom sends a line when its speaker
+        stops) to the item's creation. Meeting times alone would not do: a replay runs faster than its clock."""
         async with self._read() as session:
             lines = await session.scalar(select(func.count()).select_from(Line).where(Line.stream_id == stream_id))
             windows = (await session.execute(
@@ -501,6 +504,10 @@ class Store:
                 select(Insight.at_ms, Insight.created_at_ms).where(Insight.stream_id == stream_id))).all()
             tickets = (await session.execute(
                 select(Ticket.at_ms, Ticket.created_at_ms).where(Ticket.stream_id == stream_id))).all()
+            arrivals = (await session.execute(
+                select(Line.start_ms, Line.received_at_ms).where(Line.stream_id == stream_id)
+                .order_by(Line.start_ms))).all()
+        starts = [row.start_ms for row in arrivals]
         latencies: list[float] = []
         per_flow: dict[str, list[Any]] = {}
         usage = Usage()
@@ -513,7 +520,11 @@ class Store:
                 usage = Usage(model_calls=usage.model_calls + used.model_calls,
                               input_tokens=usage.input_tokens + used.input_tokens,
                               output_tokens=usage.output_tokens + used.output_tokens)
-        delays = [created - at for at, created in [*insights, *tickets] if at is not None]
+        delays = []
+        for at, created in [*insights, *tickets]:
+            index = bisect.bisect_right(starts, at) - 1 if at is not None else -1
+            if index >= 0:
+                delays.append(max(0, created - arrivals[index].received_at_ms))
         return MeetingFigures(
             lines=int(lines or 0),
             windows=len(windows),

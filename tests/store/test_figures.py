@@ -35,11 +35,12 @@ async def test_meeting_figures(store: Store, clock: Clock) -> None:
     await store.mark_window(failed.id, "in_flight")
     await store.mark_window(failed.id, "failed", error="timeout")
     await store.create_window(new_window(flow="summary", seq=1))
-    at = 1_700_000_000_000
+    at = line(1).start_ms  # the items quote line 1, which reached the bridge 900 ms after it started
+    arrived = line(1).received_at_ms
     for n, delay in enumerate([1000, 2000, 3000]):
-        clock.now = at + delay
+        clock.now = arrived + delay
         await store.save_insights("s1", "objections", None, "objections", [objection(f"k{n}", at_ms=at)])
-    clock.now = at + 4000
+    clock.now = arrived + 4000
     await store.upsert_ticket("s1", ticket(at_ms=at))
     await store.save_summary("s1", "summary", None, {"text": "..."})  # no at_ms: not in the delay figure
     clock.now = at + 60_000
