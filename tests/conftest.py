@@ -15,7 +15,7 @@ import pytest
 from tests.langflow.installs import Installs, UvMissing, prepare_installs
 from tests.langflow_server import REPO, LangflowServer, OfflineLLMProcess
 
-ARTIFACTS = REPO / "test-artifacts"
+ARTIFACTS = REPO / "tests" / "artifacts"
 OFFLINE_KEY = "offline-test-key"
 
 

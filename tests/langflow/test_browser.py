@@ -2,7 +2,7 @@
 no "update available" or error badge, every node's component known to the palette the editor loaded.
 
 Uses Debian's Chromium (`/usr/bin/chromium`, installed by `./dev test`); no browser is downloaded. A screenshot of
-each flow is kept in `test-artifacts/`.
+each flow is kept in `tests/artifacts/`.
 """
 
 from __future__ import annotations
