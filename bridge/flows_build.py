@@ -78,7 +78,10 @@ FLOWS: dict[str, FlowSpec] = {
 
 
 def flow_id(endpoint_name: str) -> str:
-    return str(uuid.uuid5(_FLOW_NAMESPACE, f"rtms-langflow/flows/{endpoint_name}"))
+    """Fixed per endpoint name, but shaped as a version-4 UUID: Langflow 1.13 refuses to create a flow with a
+    version-5 id (it reserves those for public execution histories), so the name-derived bytes get version 4 bits."""
+    derived = uuid.uuid5(_FLOW_NAMESPACE, f"rtms-langflow/flows/{endpoint_name}")
+    return str(uuid.UUID(bytes=derived.bytes, version=4))
 
 
 def default_components_dir() -> Path:

@@ -151,8 +151,13 @@ def test_upload_through_the_api_upserts(langflow: LangflowServer, offline_llm_pr
 
 
 async def test_push_flows_upserts_by_id(langflow: LangflowServer) -> None:
+    # One flow missing (a fresh server): push creates it under its fixed id and updates the others in place.
+    async with httpx.AsyncClient(base_url=langflow.base_url, headers={"x-api-key": langflow.api_key},
+                                 timeout=30) as client:
+        assert (await client.delete(f"/api/v1/flows/{flow_id('objection_coach')}")).status_code == 200
     pushed = await push_flows(langflow.base_url, langflow.api_key, REPO / "flows")
-    assert {(p.endpoint_name, p.flow_id, p.created) for p in pushed} == {(n, flow_id(n), False) for n in FLOWS}
+    assert {(p.endpoint_name, p.flow_id, p.created) for p in pushed} == {
+        (n, flow_id(n), n == "objection_coach") for n in FLOWS}
     built = await push_flows(langflow.base_url, langflow.api_key)
     assert [p.flow_id for p in built] == [p.flow_id for p in pushed]
 
