@@ -100,8 +100,10 @@ def _jobs() -> _Background:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that need a Langflow server run last, so everything else runs while the servers start."""
-    items.sort(key=lambda item: bool({"langflow", "installs"} & set(getattr(item, "fixturenames", ()))))
+    """Tests that need a Langflow server run late, so everything else runs while the servers start; `heavy` load
+    tests run last, when no Langflow start competes with them for the two cores."""
+    items.sort(key=lambda item: (item.get_closest_marker("heavy") is not None,
+                                 bool({"langflow", "installs"} & set(getattr(item, "fixturenames", ())))))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

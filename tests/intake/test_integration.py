@@ -120,6 +120,7 @@ async def test_chaos_stop(collector: Collector, reason: int) -> None:
         assert isinstance(events[-1], MeetingEnded) and revoked == []
 
 
+@pytest.mark.heavy
 async def test_two_hundred_concurrent_meetings(collector: Collector) -> None:
     transcript = short(minutes=2.0)
     products = list(Product)
