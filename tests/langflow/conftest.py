@@ -38,13 +38,20 @@ async def chat_model(offline_llm: OfflineLLM) -> AsyncIterator[Any]:
 
 
 async def close_model(model: Any) -> None:
-    """Close the SDK clients LangChain caches on the model, so no socket outlives the test."""
+    """Close the SDK clients LangChain caches on the model, so no socket outlives the test.
+
+    langchain_anthropic also keeps its httpx clients in a cache keyed by base URL: a later test whose offline model
+    got the same (reused) port would be handed the closed client, so that cache is emptied too."""
+    from langchain_anthropic import _client_utils
+
     for name in ("_async_client", "_client"):
         client = model.__dict__.get(name)
         if client is not None:
             result = client.close()
             if hasattr(result, "__await__"):
                 await result
+    _client_utils._get_default_httpx_client.cache_clear()
+    _client_utils._get_default_async_httpx_client.cache_clear()
 
 
 @pytest.fixture
