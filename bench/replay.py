@@ -16,12 +16,11 @@ from typing import Any
 
 from bridge.contracts import (
     ObjectionInsights,
-    RaisedObjection,
     SummaryInsights,
     TicketInsights,
-    TrackedItem,
 )
 from bridge.pipeline.config import FlowConfig, FlowsConfig, load_flows_config
+from bridge.pipeline.consumer import fold_insights
 from bridge.pipeline.windowing import FlowWindower, Line, MeetingInfo, WindowDraft
 from bridge.simulator.transcripts import Transcript
 
@@ -44,18 +43,6 @@ class Replay:
 
     def by_flow(self, flow: str) -> list[SentWindow]:
         return [w for w in self.windows if w.flow == flow]
-
-
-def fold_of(doc: AnyInsights | None) -> dict[str, Any]:
-    """What an answer adds to the flow's next window (the same fold as the pipeline's)."""
-    if doc is None:
-        return {}
-    if isinstance(doc, SummaryInsights):
-        return {"summary": doc.summary}
-    if isinstance(doc, ObjectionInsights):
-        return {"raised": [RaisedObjection(key=o.key, category=o.category, quote=o.quote) for o in doc.objections]}
-    return {"tracked": [TrackedItem(key=t.key, kind=t.kind, title=t.title,
-                                    external_url=t.external.url if t.external else None) for t in doc.tickets]}
 
 
 async def replay(transcript: Transcript, answer: Answer | None = None, *, latency_ms: int = 800,
@@ -105,7 +92,7 @@ async def replay(transcript: Transcript, answer: Answer | None = None, *, latenc
                 await send(name, w.end(now), now)
         else:
             sent: SentWindow = data
-            follow = windowers[sent.flow].done(sent.draft.seq, now, **fold_of(sent.insights))
+            follow = windowers[sent.flow].done(sent.draft.seq, now, **fold_insights(sent.insights))
             await send(sent.flow, follow, now)
     return out
 

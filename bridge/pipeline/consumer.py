@@ -514,10 +514,13 @@ def _event_time(event: MeetingEvent) -> int | None:
 
 
 def _fold(answer: RunResult | None) -> dict[str, Any]:
+    return fold_insights(answer.insights if answer is not None else None)
+
+
+def fold_insights(doc: SummaryInsights | ObjectionInsights | TicketInsights | None) -> dict[str, Any]:
     """What an answer adds to its flow's next window (see docs/contracts.md)."""
-    if answer is None:
+    if doc is None:
         return {}
-    doc = answer.insights
     if isinstance(doc, SummaryInsights):
         return {"summary": doc.summary}
     if isinstance(doc, ObjectionInsights):
