@@ -13,9 +13,15 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from bridge.logs import get_logger
+
+log = get_logger(__name__)
+_T = TypeVar("_T")
 
 BUNDLE = "zoom_rtms"
 DEFAULT_MODEL = "claude-haiku-4-5-20251001"
@@ -96,6 +102,29 @@ def _handle(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).replace('"', "œ")
 
 
+_AST_RACE = "AST constructor recursion depth mismatch"
+
+
+def _retry_ast_race(build: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Call `build` again when CPython 3.11's `ast.parse` race hit it.
+
+    On CPython 3.11 the AST constructor's depth counter is kept per interpreter, not per thread (see CPython
+    gh-106905), so lfx's `ast.parse` of a component's code can fail spuriously while another thread parses too
+    (3.11's tracebacks do). Seen once in CI; the same call succeeds when repeated.
+    """
+    for attempt in range(3):
+        try:
+            return build(*args, **kwargs)
+        except Exception as exc:
+            chain: BaseException | None = exc
+            while chain is not None and not (isinstance(chain, SystemError) and _AST_RACE in str(chain)):
+                chain = chain.__cause__ or chain.__context__
+            if chain is None or attempt == 2:
+                raise
+            log.warning("flows.ast_race_retry", extra={"attempt": attempt + 1})
+    raise AssertionError("unreachable")
+
+
 class _Templates:
     """Palette-identical node templates, built once per `build_flows` call."""
 
@@ -109,12 +138,14 @@ class _Templates:
         for role, filename in COMPONENT_FILES.items():
             path = components_dir / filename
             code = path.read_text(encoding="utf-8")
-            template, instance = create_component_template({"code": code, "output_types": []})
+            template, instance = _retry_ast_race(create_component_template, {"code": code, "output_types": []})
             template["metadata"]["module"] = f"{BUNDLE}.{path.stem}"
             self.templates[role] = template
             self.types[role] = instance.name
         for role, cls in (("chat_input", ChatInput), ("chat_output", ChatOutput), ("model", AnthropicModelComponent)):
-            template, instance = create_component_template(component_extractor=cls(), module_name=cls.__module__)
+            template, instance = _retry_ast_race(
+                create_component_template, component_extractor=cls(), module_name=cls.__module__
+            )
             self.templates[role] = template
             self.types[role] = instance.name
 

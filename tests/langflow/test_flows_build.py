@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from bridge.flows_build import ANTHROPIC_KEY_VARIABLE, DEFAULT_MODEL, FLOWS, NODE_IDS, build_flows, flow_id
+from bridge.flows_build import (
+    ANTHROPIC_KEY_VARIABLE,
+    DEFAULT_MODEL,
+    FLOWS,
+    NODE_IDS,
+    _retry_ast_race,
+    build_flows,
+    flow_id,
+)
 from tests.langflow.components import BUNDLE_DIR
 from tests.langflow_server import REPO
 
@@ -90,3 +98,29 @@ def test_edges_carry_consistent_editor_handles(committed: dict[str, Any]) -> Non
             for name, field in data["node"]["template"].items():
                 if isinstance(field, dict) and field.get("required") and field.get("type") == "other":
                     assert (node_id, name) in targets, f"{flow['name']}: {node_id}.{name} is not connected"
+
+
+def test_build_retries_cpython_ast_race_only() -> None:
+    # CPython 3.11's AST depth counter is shared across threads; lfx wraps the SystemError in an HTTPException.
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            try:
+                raise SystemError("AST constructor recursion depth mismatch (before=168, after=187)")
+            except SystemError as exc:
+                raise RuntimeError("Error building Component") from exc
+        return "template"
+
+    assert _retry_ast_race(flaky) == "template"
+    assert len(calls) == 2
+
+    def broken() -> str:
+        calls.append(1)
+        raise SystemError("something else")
+
+    calls.clear()
+    with pytest.raises(SystemError, match="something else"):
+        _retry_ast_race(broken)
+    assert len(calls) == 1
