@@ -14,11 +14,12 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     upsert_participant(stream_id, user_id, name, role=None, *, joined_at_ms=None, left_at_ms=None) -> None
     delete_stream(stream_id) -> int                       # stop reason 8: every row of the stream, all tables
     # transcript
-    add_line(stream_id, LineRecord) -> bool               # False: (stream_id, seq) already stored
+    claim_stream(stream_id, fence, *, instance_id, product) -> bool   # a replica's lease token; False: a newer one
+    add_line(stream_id, LineRecord, *, fence=None) -> bool  # False: the same line (line_key) or seq stored
     lines(stream_id, *, after_seq=0, limit=None) -> list[LineRecord]
     last_line_seq(stream_id) -> int
     # windows (pending -> in_flight -> done | failed; pending/in_flight/failed are resent after a restart)
-    create_window(NewWindow) -> WindowRecord              # unique (stream_id, flow, seq): a retry returns the row
+    create_window(NewWindow, *, fence=None) -> WindowRecord  # unique (stream_id, flow, seq): a retry returns the row
     mark_window(window_id, status, *, error=None, latency_ms=None, usage=None) -> WindowRecord  # in_flight: attempts+1
     get_window(window_id) -> WindowRecord | None ; windows(stream_id, *, flow=None) -> list[WindowRecord]
     unfinished_windows(stream_id=None, *, max_attempts=None) -> list[WindowRecord]
@@ -34,7 +35,8 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     meeting_figures(stream_id) -> MeetingFigures          # windows, latency p50/p95, usage, insight delay p50/p95
 
 Errors: unknown status/role/product -> ValueError naming the value and the allowed ones; a write for a meeting that
-was never upserted (or deleted meanwhile) or naming an unknown window id -> LookupError naming it.
+was never upserted (or deleted meanwhile) or naming an unknown window id -> LookupError naming it; a write carrying
+a `fence` older than the stream's (another replica took it over) -> `Fenced`.
 """
 
 from bridge.store.records import (
@@ -50,9 +52,10 @@ from bridge.store.records import (
     Usage,
     WindowRecord,
 )
-from bridge.store.store import Store
+from bridge.store.store import Fenced, Store, line_key
 
 __all__ = [
+    "Fenced",
     "FlowFigures",
     "InsightItem",
     "InsightRecord",
@@ -65,4 +68,5 @@ __all__ = [
     "TicketRecord",
     "Usage",
     "WindowRecord",
+    "line_key",
 ]

@@ -30,6 +30,8 @@ class Meeting(Base):
     started_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     ended_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     end_cause: Mapped[str | None] = mapped_column(String)
+    fence: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """The highest lease token a replica claimed the stream with; writes under a lower one are refused."""
     created_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
 
@@ -49,7 +51,10 @@ class Participant(Base):
 
 class Line(Base):
     __tablename__ = "lines"
-    __table_args__ = (UniqueConstraint("stream_id", "seq", name="uq_lines_stream_seq"),)
+    __table_args__ = (
+        UniqueConstraint("stream_id", "seq", name="uq_lines_stream_seq"),
+        UniqueConstraint("stream_id", "key", name="uq_lines_stream_key"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     stream_id: Mapped[str] = mapped_column(String, _stream_fk())
@@ -59,6 +64,8 @@ class Line(Base):
     start_ms: Mapped[int] = mapped_column(BigInteger)
     end_ms: Mapped[int] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(String)
+    """Who, when and a digest of what was said: the same line sent twice (a reconnect, a takeover) is one row."""
     received_at_ms: Mapped[int] = mapped_column(BigInteger)
 
 

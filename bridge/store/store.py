@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -70,6 +71,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_MIGRATION_LOCK = 0x72746D73  # "rtms": the PostgreSQL advisory lock held while migrating
+
+
+class Fenced(RuntimeError):
+    """A write under a lease token older than the stream's: another replica has taken the stream over."""
+
+
+def line_key(line: LineRecord) -> str:
+    """Who, when and a digest of the words: equal for the same line sent again, whatever its seq."""
+    digest = hashlib.sha256(line.text.encode("utf-8")).hexdigest()[:20]
+    return f"{line.user_id}:{line.start_ms}:{line.end_ms}:{digest}"
+
+
 class Store:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], int] | None = None) -> None:
         """Prefer `Store.open`, which also migrates. The store owns `engine` and disposes of it on `close`."""
@@ -91,6 +105,9 @@ class Store:
         engine = make_engine(parsed, schema=schema)
         try:
             async with engine.begin() as conn:
+                if migrate and engine.dialect.name == "postgresql":
+                    # Replicas starting together: one migrates, the others wait, then find the schema at head.
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
                 if schema is not None and migrate:
                     quoted = engine.dialect.identifier_preparer.quote_identifier(schema)
                     await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
@@ -170,6 +187,32 @@ class Store:
         async with self._write() as session:
             await session.execute(stmt)
 
+    async def claim_stream(self, stream_id: str, fence: int, *, instance_id: str, product: str) -> bool:
+        """A replica took the stream under lease token `fence`: raise the meeting's fence to it (creating the
+        meeting, status "live", when new). False, changing nothing, when a newer token already holds it."""
+        if not stream_id:
+            raise ValueError("stream_id is empty")
+        _check("product", product, PRODUCTS)
+        now = self._clock()
+        stmt = self._insert(Meeting).values(
+            stream_id=stream_id, instance_id=instance_id, product=product, status="live", fence=fence,
+            created_at_ms=now, updated_at_ms=now)
+        stmt = stmt.on_conflict_do_update(index_elements=[Meeting.stream_id],
+                                          set_={"fence": fence, "updated_at_ms": now},
+                                          where=Meeting.fence <= fence).returning(Meeting.stream_id)
+        async with self._write() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def _check_fence(self, session: AsyncSession, stream_id: str, fence: int | None) -> None:
+        """Inside a write: refuse it when the stream was claimed under a newer token. PostgreSQL locks the row
+        (FOR SHARE) so a claim cannot slip in between this check and the commit."""
+        if fence is None:
+            return
+        current = await session.scalar(
+            select(Meeting.fence).where(Meeting.stream_id == stream_id).with_for_update(read=True))
+        if current is not None and current > fence:
+            raise Fenced(f"stream {stream_id!r} is held under lease token {current}, this write has {fence}")
+
     async def set_meeting_status(self, stream_id: str, status: MeetingStatus, *, ended_at_ms: int | None = None,
                                  end_cause: str | None = None) -> None:
         """LookupError for an unknown stream, ValueError for an unknown status. `None` keeps stored values."""
@@ -226,14 +269,16 @@ class Store:
 
     # transcript ------------------------------------------------------------------------------------------------
 
-    async def add_line(self, stream_id: str, line: LineRecord) -> bool:
-        """Store a line; False when (stream_id, seq) is already stored. LookupError when the meeting is unknown."""
+    async def add_line(self, stream_id: str, line: LineRecord, *, fence: int | None = None) -> bool:
+        """Store a line; False when the same line (`line_key`) or its (stream_id, seq) is already stored.
+        LookupError when the meeting is unknown; `Fenced` when `fence` is older than the stream's."""
         stmt = (self._insert(Line)
-                .values(stream_id=stream_id, **line.model_dump())
-                .on_conflict_do_nothing(index_elements=[Line.stream_id, Line.seq])
+                .values(stream_id=stream_id, key=line_key(line), **line.model_dump())
+                .on_conflict_do_nothing()
                 .returning(Line.id))
         try:
             async with self._write() as session:
+                await self._check_fence(session, stream_id, fence)
                 inserted = (await session.execute(stmt)).first() is not None
         except IntegrityError as exc:
             raise await self._integrity(exc, stream_id) from exc
@@ -256,8 +301,9 @@ class Store:
 
     # windows ---------------------------------------------------------------------------------------------------
 
-    async def create_window(self, w: NewWindow) -> WindowRecord:
-        """Insert a pending window; a retry with the same (stream_id, flow, seq) returns the stored row unchanged."""
+    async def create_window(self, w: NewWindow, *, fence: int | None = None) -> WindowRecord:
+        """Insert a pending window; a retry with the same (stream_id, flow, seq) returns the stored row unchanged.
+        `Fenced` when `fence` is older than the stream's."""
         now = self._clock()
         stmt = (self._insert(Window)
                 .values(**w.model_dump(), status="pending", attempts=0, created_at_ms=now, updated_at_ms=now)
@@ -265,6 +311,7 @@ class Store:
                 .returning(Window))
         try:
             async with self._write() as session:
+                await self._check_fence(session, w.stream_id, fence)
                 row = (await session.scalars(stmt)).first()
                 if row is None:
                     row = (await session.scalars(select(Window).where(
