@@ -58,6 +58,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -86,8 +96,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add(
         "--webhook-url",
         required=True,
+        action="append",
         metavar="URL",
-        help="where Zoom's webhooks go: the bridge's webhook endpoint, e.g. http://127.0.0.1:8000/zoom/webhook",
+        help="where Zoom's webhooks go: the bridge's webhook endpoint, e.g. http://127.0.0.1:8000/zoom/webhook; "
+        "repeat it for bridge replicas behind a stand-in load balancer (round-robin, an unreachable URL is passed "
+        "over for the next; each must answer the URL validation)",
     )
     add(
         "--transcript",
@@ -194,6 +207,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: 300,1200,3600); compress them for tests",
     )
     add(
+        "--redeliver-after-loss",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="when a socket that carried transcript lines is lost mid-stream, write the lines sent on it in the "
+        "last S seconds again once a transcript socket streams (at-least-once, to test deduplication; Zoom "
+        "documents no re-delivery) (default: %(default)s)",
+    )
+    add(
         "--no-url-validation",
         action="store_true",
         help="skip the endpoint.url_validation challenge that otherwise precedes the first event",
@@ -253,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
             client_id=credentials.zoom_client_id,
             client_secret=credentials.zoom_client_secret,
             webhook_secret=credentials.zoom_webhook_secret_token,
-            webhook_url=args.webhook_url,
+            webhook_url=args.webhook_url[0],
+            extra_webhook_urls=tuple(args.webhook_url[1:]),
             host=args.host,
             port_signaling=args.port_signaling,
             port_media=args.port_media,
@@ -269,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
             frame_opcode=args.frame_opcode,
             require_event_subscription=args.require_event_subscription,
             media_mode=args.media_mode,
+            redeliver_s=args.redeliver_after_loss,
         )
         title = transcript.meta.title or args.transcript
         specs = [
@@ -301,6 +325,10 @@ async def _simulate(config: SimulatorConfig, specs: list[MeetingSpec]) -> list[M
     async with Simulator(config) as sim:
         log.info(
             "simulator ready",
-            extra={"signaling_url": sim.signaling_url, "meetings": len(specs), "webhook_url": config.webhook_url},
+            extra={
+                "signaling_url": sim.signaling_url,
+                "meetings": len(specs),
+                "webhook_urls": list(config.webhook_urls),
+            },
         )
         return await sim.run_meetings(specs)

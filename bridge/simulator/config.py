@@ -164,6 +164,9 @@ class SimulatorConfig(BaseModel):
     client_secret: SecretStr
     webhook_secret: SecretStr
     webhook_url: str
+    extra_webhook_urls: tuple[str, ...] = ()
+    """More endpoints behind the same logical webhook address, standing in for the account's load balancer in front
+    of bridge replicas (Zoom itself posts to one URL); deliveries go round-robin over `webhook_urls`."""
     host: str = "127.0.0.1"
     port_signaling: int = Field(default=0, ge=0, le=65535)
     port_media: int = Field(default=0, ge=0, le=65535)
@@ -185,6 +188,16 @@ class SimulatorConfig(BaseModel):
     """Real seconds between the last transcript line and msg 8 state 4."""
     handshake_timeout_s: float = Field(default=30.0, gt=0)
     """A socket that sends no handshake within this long is closed."""
+    redeliver_s: float = Field(default=0.0, ge=0)
+    """When a socket that carried transcript lines is lost before the stream's end, the lines written to it in
+    the last this many real seconds are written again, in order, once a transcript socket streams again. Zoom
+    documents no re-delivery (0, the default): this models at-least-once delivery across a client crash, so a
+    test can check that the client deduplicates."""
+
+    @property
+    def webhook_urls(self) -> tuple[str, ...]:
+        """Every webhook endpoint, the main one first."""
+        return (self.webhook_url, *self.extra_webhook_urls)
 
     @field_validator("client_secret", "webhook_secret")
     @classmethod
@@ -196,9 +209,12 @@ class SimulatorConfig(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
-        return value
+        return _check_http_url(value)
+
+    @field_validator("extra_webhook_urls")
+    @classmethod
+    def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_http_url(url) for url in value)
 
     @field_validator("webhook_retry_schedule_s")
     @classmethod
@@ -206,3 +222,9 @@ class SimulatorConfig(BaseModel):
         if any(delay < 0 for delay in value):
             raise ValueError("retry delays must be >= 0")
         return value
+
+
+def _check_http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return value

@@ -39,6 +39,8 @@ class MeetingReport(BaseModel):
     """Transcript lines actually written to a media socket, each once."""
     lines_discarded: int = 0
     """Lines due while the client was connected without a transcript socket (it did not ask for transcripts)."""
+    lines_redelivered: int = 0
+    """Writes of a line already sent, after its socket was lost (`redeliver_s` > 0); not in `lines_sent`."""
     stop_reason: int
     webhooks: list[WebhookRecord] = Field(default_factory=list)
     connections: int = 0

@@ -112,6 +112,7 @@ class Simulator:
         self._webhooks = WebhookSender(
             self._http,
             url=self.config.webhook_url,
+            extra_urls=self.config.extra_webhook_urls,
             secret_token=self.config.webhook_secret.get_secret_value(),
             client_id=self.config.client_id,
             timeout_s=self.config.webhook_timeout_s,
@@ -190,8 +191,8 @@ class Simulator:
 
     # -- meetings ---------------------------------------------------------------------------------------------------
     async def start_meeting(self, spec: MeetingSpec) -> MeetingHandle:
-        """Validate the webhook URL (once), then start the stream: `*.rtms_started` goes out and the replay waits for
-        the app. Raises `UrlValidationFailed` when the endpoint answers the challenge wrongly."""
+        """Validate the webhook URLs (once), then start the stream: `*.rtms_started` goes out and the replay waits for
+        the app. Raises `UrlValidationFailed` when an endpoint answers the challenge wrongly."""
         if not self._running:
             raise SimulatorNotRunning("start the simulator (async with Simulator(...)) before starting meetings")
         await self.webhooks.ensure_validated()

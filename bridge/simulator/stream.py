@@ -5,6 +5,11 @@ a line falls due at its utterance's end (scaled by `speed`) and waits in the buf
 streams, exactly as Zoom keeps a stream's media while the app reconnects. A stream left without its app longer
 than the reconnect window is ended (stop reason 19, or 24 after a keep-alive timeout, or 11 if it never came).
 
+With `redeliver_s` set, a transcript socket lost before the stream's end (whoever cut it) gives back the lines written
+to it in its last `redeliver_s` seconds: they return to the head of the buffer in order and go out again, the same
+frames, once a transcript socket streams. That is at-least-once delivery across a client crash (lines in flight or
+unprocessed when it died), which Zoom does not document; it lets a test check that a client deduplicates.
+
 Transcript timestamps live on the meeting's own timeline (the stream's start plus the utterance offsets), so a
 replay at 20x still spans the meeting's real length in its `start_time`/`end_time`.
 """
@@ -86,6 +91,14 @@ class _AudioFeed:
     backlog: deque[AudioData]
 
 
+@dataclass(frozen=True, eq=False)
+class _Line:
+    """A due transcript line; compared by identity, so a line taken back is the very frame written before."""
+
+    index: int
+    frame: TranscriptData
+
+
 @dataclass(frozen=True)
 class _Action:
     at_ms: int
@@ -110,7 +123,10 @@ class Stream:
         self._resumed: set[Link] = set()
         self._loop = asyncio.get_running_loop()
 
-        self._pending: deque[TranscriptData] = deque()
+        self._pending: deque[_Line] = deque()
+        self._written: dict[Link, deque[tuple[float, _Line]]] = {}
+        """Per transcript socket, the lines written to it in the last `redeliver_s` seconds (when > 0)."""
+        self._sent: set[int] = set()
         self._pump_lock = asyncio.Lock()
         self._ever_ready = False
         self._ready_event = asyncio.Event()
@@ -137,6 +153,7 @@ class Stream:
         self._delay_next_s = 0.0
         self.lines_sent = 0
         self.lines_discarded = 0
+        self.lines_redelivered = 0
         self.audio_packets_sent = 0
         self.signaling_connections = 0
         self.media_connections = 0
@@ -281,6 +298,7 @@ class Stream:
             self.signaling = None
         elif link in self.media:
             self.media.remove(link)
+            self._take_back(link)
         else:
             return
         self._keepalives_sent += link.core.keepalives_sent
@@ -346,11 +364,12 @@ class Stream:
         if link not in self.media or self._ending:
             return
         self._detach(link)
+        if self._ever_ready:  # before any await: lines taken back must wait for the socket, not be discarded
+            self._awaiting_media |= link.media.media_type
         if drop:
             await link.drop()
         if not self._ever_ready:
             return
-        self._awaiting_media |= link.media.media_type
         if self._media_lost_at is None:
             self._media_lost_at = self._loop.time()
         self._notify()
@@ -425,14 +444,47 @@ class Stream:
                 link = self._media_link(MediaType.TRANSCRIPT)
                 if link is None:
                     return
-                frame = self._pending[0]
-                await self._before_media(frame.content.timestamp)
-                if not await link.send_media(frame):
+                line = self._pending[0]
+                await self._before_media(line.frame.content.timestamp)
+                if not await link.send_media(line.frame):
                     return
-                self._pending.popleft()
-                self.lines_sent += 1
-                self._last_media_at = self._loop.time()
+                with contextlib.suppress(ValueError):  # lines taken back meanwhile may now stand before it
+                    self._pending.remove(line)
+                if line.index in self._sent:
+                    self.lines_redelivered += 1
+                else:
+                    self._sent.add(line.index)
+                    self.lines_sent += 1
+                self._last_media_at = now = self._loop.time()
+                if self.config.redeliver_s > 0:
+                    if link in self.media:
+                        written = self._written.setdefault(link, deque())
+                        written.append((now, line))
+                        while written[0][0] < now - self.config.redeliver_s:
+                            written.popleft()
+                    elif not self._ending:  # lost while it was written: its take-back has already run
+                        self._requeue([line])
                 self._notify()
+
+    def _take_back(self, link: Link) -> None:
+        """A transcript socket is gone before the end: its recent lines go back to the buffer, to be written again."""
+        written = self._written.pop(link, None)
+        if not written or self._ending:
+            return
+        cutoff = self._loop.time() - self.config.redeliver_s
+        lines = [line for at, line in written if at >= cutoff]
+        if not lines:
+            return
+        self._requeue(lines)
+        log.info("lines to redeliver", extra={"stream": self.ids.rtms_stream_id, "lines": len(lines)})
+        if self._ready:  # another transcript socket may still stream
+            self._spawn(self._pump())
+
+    def _requeue(self, lines: list[_Line]) -> None:
+        """Merge lines into the buffer in their original order (each line once)."""
+        merged = {line.index: line for line in lines}
+        merged.update((line.index, line) for line in self._pending)
+        self._pending = deque(merged[index] for index in sorted(merged))
 
     def _transcript_frame(self, index: int) -> TranscriptData:
         u = self.lines[index]
@@ -532,7 +584,7 @@ class Stream:
                     stop = await self._apply_chaos(event)
                     if stop is not None:
                         return stop
-                self._pending.append(self._transcript_frame(action.index))
+                self._pending.append(_Line(action.index, self._transcript_frame(action.index)))
                 await self._pump()
         for at_line in sorted(self._chaos):  # faults placed after the last line
             for event in self._chaos.pop(at_line):
@@ -553,7 +605,7 @@ class Stream:
         """Wait until every due line is written; lines nobody asked for (no transcript socket) are let go."""
         while self._pending:
             if self._ready and not self._transcripts_expected():
-                self.lines_discarded += len(self._pending)
+                self.lines_discarded += sum(1 for line in self._pending if line.index not in self._sent)
                 self._pending.clear()
                 return
             await self._pump()
@@ -781,6 +833,7 @@ class Stream:
             lines_total=len(self.lines),
             lines_sent=self.lines_sent,
             lines_discarded=self.lines_discarded,
+            lines_redelivered=self.lines_redelivered,
             stop_reason=self.stop_reason if self.stop_reason is not None else int(StopReason.UNDEFINED),
             webhooks=webhooks,
             connections=self.signaling_connections + self.media_connections,

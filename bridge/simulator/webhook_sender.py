@@ -4,6 +4,13 @@ Zoom signs `v0:{x-zm-request-timestamp in seconds}:{raw body}` with the webhook 
 that got no 2xx within 3 s after 5, 20 and 60 minutes (rtms-protocol.md 3.1); the schedule and the timeout are
 settings so tests can compress them. A retry repeats the body and the tracking id; only the signing timestamp is
 new, since receivers refuse timestamps older than 5 minutes.
+
+Zoom posts to one URL. Extra URLs stand in for the account's load balancer in front of bridge replicas: each
+attempt goes to the next URL in turn (round-robin), and a URL that takes no request (refused, reset or closed
+before answering, no connection within the timeout) is passed over for the next one at once, each at most once
+per attempt, as a load balancer with health checks would. Only when no URL took the request, or one answered
+non-2xx or too late, does the attempt fail and Zoom's retry schedule apply. The URL-validation challenge goes to
+every URL, since each replica must be able to answer it.
 """
 
 from __future__ import annotations
@@ -43,12 +50,31 @@ def new_tracking_id() -> str:
     return f"v=2.0;clid=sim;rid=WEB_{uuid.uuid4().hex}"
 
 
+class _Unreachable(Exception):
+    """The URL took no request: a load balancer would try the next one, so it does not count as an attempt."""
+
+
+class _Progress:
+    """How far one request got, from httpcore's trace: only a request that was sent can fail as an attempt."""
+
+    def __init__(self) -> None:
+        self.sent = False
+        self.answered = False
+
+    async def trace(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith(".send_request_headers.started"):
+            self.sent = True
+        elif name.endswith(".receive_response_headers.complete"):
+            self.answered = True
+
+
 class WebhookSender:
     def __init__(
         self,
         client: httpx.AsyncClient,
         *,
         url: str,
+        extra_urls: Sequence[str] = (),
         secret_token: str,
         client_id: str,
         timeout_s: float = 3.0,
@@ -58,6 +84,8 @@ class WebhookSender:
     ) -> None:
         self._client = client
         self.url = url
+        self.urls = (url, *extra_urls)
+        self._turn = 0
         self._secret = secret_token
         self._client_id = client_id
         self.timeout_s = timeout_s
@@ -83,15 +111,19 @@ class WebhookSender:
         }
 
     async def ensure_validated(self) -> None:
-        """Run the URL-validation challenge once (if configured); raise `UrlValidationFailed` on a wrong answer."""
+        """Run the URL-validation challenge once per URL (if configured); raise `UrlValidationFailed` on the first
+        URL that answers wrongly or not at all."""
         if not self._validate_first or self._validated:
             return
         async with self._validation_lock:
             if not self._validated:
-                await self.validate()
+                for url in self.urls:
+                    await self.validate(url)
                 self._validated = True
 
-    async def validate(self) -> None:
+    async def validate(self, url: str | None = None) -> None:
+        """Challenge one URL (default: the main one)."""
+        url = self.url if url is None else url
         plain = secrets.token_urlsafe(16)
         body = json.dumps(
             {"event": URL_VALIDATION, "payload": {"plainToken": plain}, "event_ts": int(self._clock() * 1000)},
@@ -99,24 +131,24 @@ class WebhookSender:
         ).encode()
         delivery = Delivery(event=URL_VALIDATION, body=body, tracking_id=new_tracking_id())
         try:
-            response = await self._post(delivery)
+            response = await self._post(url, delivery)
+        except _Unreachable as exc:
+            raise UrlValidationFailed(url, f"unreachable ({exc})") from None
         except (httpx.HTTPError, TimeoutError) as exc:
-            raise UrlValidationFailed(
-                self.url, f"no answer within {self.timeout_s:g} s ({type(exc).__name__})"
-            ) from None
+            raise UrlValidationFailed(url, f"no answer within {self.timeout_s:g} s ({type(exc).__name__})") from None
         if response.status_code != 200:
-            raise UrlValidationFailed(self.url, f"HTTP {response.status_code}, expected 200")
+            raise UrlValidationFailed(url, f"HTTP {response.status_code}, expected 200")
         try:
             answer = response.json()
         except ValueError:
-            raise UrlValidationFailed(self.url, "the answer is not JSON") from None
+            raise UrlValidationFailed(url, "the answer is not JSON") from None
         if not isinstance(answer, dict):
-            raise UrlValidationFailed(self.url, "the answer is not a JSON object")
+            raise UrlValidationFailed(url, "the answer is not a JSON object")
         if answer.get("plainToken") != plain:
-            raise UrlValidationFailed(self.url, "plainToken does not echo the challenge")
+            raise UrlValidationFailed(url, "plainToken does not echo the challenge")
         if answer.get("encryptedToken") != url_validation_token(self._secret, plain):
-            raise UrlValidationFailed(self.url, "encryptedToken is not HMAC-SHA256(secret token, plainToken)")
-        log.info("webhook url validated", extra={"url": self.url})
+            raise UrlValidationFailed(url, "encryptedToken is not HMAC-SHA256(secret token, plainToken)")
+        log.info("webhook url validated", extra={"url": url})
 
     async def deliver(self, delivery: Delivery, *, delay_s: float = 0.0) -> WebhookRecord:
         """Post until a 2xx arrives or the retry schedule is used up; return what happened."""
@@ -128,15 +160,7 @@ class WebhookSender:
             if attempt:
                 await asyncio.sleep(wait_s)
             attempts += 1
-            try:
-                response = await self._post(delivery)
-                status = response.status_code
-            except (httpx.HTTPError, TimeoutError) as exc:
-                status = None
-                log.warning(
-                    "webhook attempt failed",
-                    extra={"webhook_event": delivery.event, "attempt": attempts, "error": type(exc).__name__},
-                )
+            status = await self._attempt(delivery, attempts)
             if status is not None and 200 <= status < 300:
                 break
             if status is not None:
@@ -150,7 +174,49 @@ class WebhookSender:
         )
         return record
 
-    async def _post(self, delivery: Delivery) -> httpx.Response:
-        # The whole exchange must fit in the timeout, as Zoom counts it (httpx's timeouts are per phase).
-        async with asyncio.timeout(self.timeout_s):
-            return await self._client.post(self.url, content=delivery.body, headers=self.headers(delivery))
+    async def _attempt(self, delivery: Delivery, attempt: int) -> int | None:
+        """One attempt through the load balancer: the URL whose turn it is, then the others while none takes the
+        request. The status of the one that took it, or None (nobody took it, or no answer in time)."""
+        first = self._turn % len(self.urls)
+        self._turn += 1
+        for offset in range(len(self.urls)):
+            url = self.urls[(first + offset) % len(self.urls)]
+            try:
+                response = await self._post(url, delivery)
+            except _Unreachable as exc:
+                log.warning(
+                    "webhook url unreachable",
+                    extra={"webhook_event": delivery.event, "attempt": attempt, "url": url, "error": str(exc)},
+                )
+                continue
+            except (httpx.HTTPError, TimeoutError) as exc:
+                error = type(exc).__name__
+                log.warning(
+                    "webhook attempt failed",
+                    extra={"webhook_event": delivery.event, "attempt": attempt, "url": url, "error": error},
+                )
+                return None
+            return response.status_code
+        return None
+
+    async def _post(self, url: str, delivery: Delivery) -> httpx.Response:
+        """Post once; `_Unreachable` when the request never reached a server that could answer it."""
+        progress = _Progress()
+        try:
+            # The whole exchange must fit in the timeout, as Zoom counts it (httpx's timeouts are per phase).
+            async with asyncio.timeout(self.timeout_s):
+                return await self._client.post(
+                    url, content=delivery.body, headers=self.headers(delivery), extensions={"trace": progress.trace}
+                )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _Unreachable(type(exc).__name__) from exc
+        except httpx.TimeoutException:
+            raise  # a read, write or pool timeout: the request was under way
+        except httpx.TransportError as exc:
+            if progress.answered:
+                raise
+            raise _Unreachable(type(exc).__name__) from exc  # reset or closed before any answer
+        except TimeoutError as exc:
+            if progress.sent:
+                raise
+            raise _Unreachable(type(exc).__name__) from exc  # still connecting when the time was up

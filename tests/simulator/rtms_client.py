@@ -295,6 +295,13 @@ class StreamClient:
         assert self._signaling is not None
         await self._send(self._signaling, StreamCloseRequest(rtms_stream_id=self.stream_id))
 
+    def crash(self, *, media_only: bool = False) -> None:
+        """Reset the sockets without a close frame, as a dying process would; the client then recovers as usual."""
+        sockets = list(self._media.values()) if media_only else [self._signaling, *self._media.values()]
+        for ws in sockets:
+            if ws is not None:
+                ws.transport.abort()
+
     def _signaling_open(self) -> bool:
         return self._signaling is not None and self._signaling.state is State.OPEN
 
