@@ -106,7 +106,9 @@ class StreamStateChanged(_StreamEvent):
     detail: str = ""
 
 
-EndCause = Literal["stopped", "terminated", "gave_up", "refused", "shutdown"]
+EndCause = Literal["stopped", "terminated", "gave_up", "refused", "shutdown", "handoff"]
+"""`handoff`: this replica gave the stream to another one (drained, or it lost the stream's lease); the meeting
+goes on elsewhere."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,6 +10,9 @@ an outcome label, so the webhook endpoint can answer Zoom at once. Rules:
 * `*.rtms_stopped` ends the stream; stop reason 8 (revoked) also purges what is stored for it: the stream's own
   memory, undelivered events, and through `StreamRevoked` and the revoke hooks whatever consumers kept.
 * `rtms.concurrency_*` and `rtms.start_failed` are logged and counted.
+
+With replicas (`bridge.cluster`) the coordinator decides which replica holds a stream: it calls `adopt` with the
+stream's stored spec (no webhook), `release` to hand a stream over, and hears every stream's end through `on_end`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from bridge.settings import BridgeSettings
 log = get_logger(__name__)
 
 RevokeHook = Callable[[str], Awaitable[None]]
+EndHook = Callable[[RtmsStream], None]
 _MEDIA_FLAGS = {"audio": MediaType.AUDIO, "video": MediaType.VIDEO, "chat": MediaType.CHAT}
 _ENDED_MEMORY = 10_000
 
@@ -89,11 +93,16 @@ class StreamManager:
         self._ended: OrderedDict[str, _EndedStream] = OrderedDict()
         self._announced: dict[str, tuple[str, ...]] = {}  # server_urls as the last webhook gave them
         self._revoke_hooks: list[RevokeHook] = []
+        self._end_hooks: list[EndHook] = []
         self._tasks: set[asyncio.Task[object]] = set()
 
     def on_revoke(self, hook: RevokeHook) -> None:
         """`hook(rtms_stream_id)` runs after a stream is revoked (stop reason 8): delete everything kept for it."""
         self._revoke_hooks.append(hook)
+
+    def on_end(self, hook: EndHook) -> None:
+        """`hook(stream)` runs (synchronously, must not block) when a stream's task has ended, for any cause."""
+        self._end_hooks.append(hook)
 
     # -- webhooks ----------------------------------------------------------------------------------------------
 
@@ -152,16 +161,61 @@ class StreamManager:
         allowed = self._allowed(urls, stream_id)
         if not allowed:
             return "refused_url"
-        spec = StreamSpec(event.product, event.instance_id, stream_id, allowed, event.id_key)
+        self._launch(StreamSpec(event.product, event.instance_id, stream_id, allowed, event.id_key), urls)
+        return "started"
+
+    def adopt(self, spec: StreamSpec, *, resumed: bool) -> str:
+        """Hold a stream the cluster gave this replica, dialling its stored `server_urls`. `resumed`: another
+        replica held it before, so Zoom knows the stream and a refusal is retried inside the reconnect window."""
+        stream_id = spec.rtms_stream_id
+        if stream_id in self.streams:
+            return "already_held"
+        if not self.accepting:
+            return "not_accepting"
+        allowed = self._allowed(spec.server_urls, stream_id)
+        if not allowed:
+            return "refused_url"
+        self._ended.pop(stream_id, None)
+        stream = self._launch(StreamSpec(spec.product, spec.instance_id, stream_id, allowed, spec.id_key),
+                              spec.server_urls)
+        stream.was_connected = resumed
+        return "adopted"
+
+    def _launch(self, spec: StreamSpec, announced: tuple[str, ...]) -> RtmsStream:
+        stream_id = spec.rtms_stream_id
         dispatcher = EventDispatcher(stream_id, self.consumer, self.metrics, maxsize=self.settings.queue_size)
         stream = RtmsStream(spec, self.config, self.guard, dispatcher, self.metrics)
         self.streams[stream_id] = stream
-        self._announced[stream_id] = urls
+        self._announced[stream_id] = announced
         self.metrics.active_streams.set(len(self.streams))
         task = stream.start()
         task.add_done_callback(functools.partial(self._on_task_done, stream))
-        log.info("stream started", extra={"stream_id": stream_id, "product": event.product.value})
-        return "started"
+        log.info("stream started", extra={"stream_id": stream_id, "product": spec.product.value})
+        return stream
+
+    async def release(self, stream_id: str, limit_s: float | None = None) -> bool:
+        """Hand a stream over: close its sockets (code 1000, no STREAM_CLOSE_REQ, so Zoom keeps the stream for
+        the next holder) and deliver its queued events, ending with `MeetingEnded(cause="handoff")`. False when
+        this replica did not hold it."""
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.task is None:
+            return False
+        timeout = self.settings.shutdown_timeout_s if limit_s is None else limit_s
+        stream.stop("handoff")
+        _, pending = await asyncio.wait({stream.task}, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(stream.task, return_exceptions=True)
+        await stream.dispatcher.wait(timeout)
+        return True
+
+    def allowed(self, urls: tuple[str, ...], stream_id: str) -> tuple[str, ...]:
+        """The URLs the SSRF guard lets the bridge dial; each refusal is logged and counted."""
+        return self._allowed(urls, stream_id)
+
+    async def revoke_stored(self, stream_id: str) -> None:
+        """Stop reason 8 for a stream no socket of this process carries: run the revoke hooks (delete its data)."""
+        await self._run_revoke_hooks(stream_id)
 
     def _allowed(self, urls: tuple[str, ...], stream_id: str) -> tuple[str, ...]:
         allowed: list[str] = []
@@ -203,6 +257,11 @@ class StreamManager:
             self._ended.popitem(last=False)
         if stream.revoked:
             self._spawn(self._run_revoke_hooks(stream.stream_id))
+        for hook in self._end_hooks:
+            try:
+                hook(stream)
+            except Exception:
+                log.exception("stream end hook failed", extra={"stream_id": stream.stream_id})
 
     async def _revoke_ended(self, stream: RtmsStream) -> None:
         """Stop reason 8 after the stream already ended (stream state 4 came first): the consumer still hears it."""

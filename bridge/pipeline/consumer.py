@@ -15,6 +15,13 @@ Per event (in order per stream, from the intake's worker):
   unfinished window again, per meeting and flow in order;
 * `StreamRevoked` (stop reason 8) cancels the stream's runs and deletes all it stored.
 
+Replicas (`bridge.cluster`): a replica that takes a stream over `adopt`s it with its lease token, which every line
+and window write carries (the store refuses a write under an older token: `Fenced`), and sends again what the
+stream's previous holder left unfinished; lines the previous holder stored but had not yet windowed are windowed
+here. A line is stored once whatever sends it twice (`line_key`), so it gets one seq and one window. A replica that
+hands a stream over (`MeetingEnded` with cause `handoff`, then `release`) stores what waits as windows and leaves
+the meeting live; one that lost its lease is `release`d with `fenced=True` and writes nothing more.
+
 Without a Langflow URL (`runner=None`) meetings, participants and lines are still stored and published.
 A stream seen again by a new process (after a restart) continues its line numbering and window sequence from the
 store. The pipeline never blocks the intake for a run: `handle` only awaits short store writes.
@@ -54,7 +61,7 @@ from bridge.pipeline.config import FlowConfig, FlowsConfig, Tweaks
 from bridge.pipeline.langflow_runner import CircuitOpen, LangflowRunner, RunError, RunResult
 from bridge.pipeline.metrics import PipelineMetrics
 from bridge.pipeline.windowing import FlowWindower, Line, MeetingInfo, WindowDraft
-from bridge.store import InsightItem, LineRecord, NewWindow, Store, WindowRecord
+from bridge.store import Fenced, InsightItem, LineRecord, NewWindow, Store, WindowRecord
 
 __all__ = ["Pipeline"]
 
@@ -67,7 +74,7 @@ MAX_REVOKED_REMEMBERED = 1000
 class _Meeting:
     info: MeetingInfo
     windowers: dict[str, FlowWindower]
-    seq_offset: int
+    next_seq: int
     ended: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -87,6 +94,8 @@ class Pipeline:
         self.meetings: dict[str, _Meeting] = {}
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # stream_id -> sends (live and resent)
         self._revoked: dict[str, None] = {}
+        self.fences: dict[str, int] = {}  # stream_id -> lease token, for streams this replica adopted
+        self._released: dict[str, None] = {}  # streams handed over: their late events are not for this replica
         self._tick_task: asyncio.Task[None] | None = None
         self._closing = False
         self._idle = asyncio.Event()
@@ -100,23 +109,80 @@ class Pipeline:
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
-    async def start(self) -> int:
-        """Send again every window left unfinished by an earlier process; start the clock tick. Returns how many
-        windows are being resent."""
+    async def start(self, *, resend: bool = True) -> int:
+        """Send again every window left unfinished by an earlier process (unless `resend` is False: replicas
+        resend per stream as they adopt it); start the clock tick. Returns how many windows are being resent."""
         resent = 0
         if self.runner is not None:
-            groups: dict[tuple[str, str], list[WindowRecord]] = {}
-            for record in await self.store.unfinished_windows():
-                groups.setdefault((record.stream_id, record.flow), []).append(record)
-            for (stream_id, flow), records in groups.items():
-                records.sort(key=lambda r: r.seq)
-                resent += len(records)
-                self.metrics.windows_resent.labels(flow=flow).inc(len(records))
-                self._spawn(stream_id, self._resend(stream_id, flow, records), f"resend-{flow}")
-            if resent:
-                log.info("resending unfinished windows", extra={"windows": resent, "groups": len(groups)})
+            if resend:
+                resent = self._resend_all(await self.store.unfinished_windows())
             self._tick_task = asyncio.create_task(self._ticker(), name="pipeline-tick")
         return resent
+
+    def _resend_all(self, unfinished: list[WindowRecord]) -> int:
+        groups: dict[tuple[str, str], list[WindowRecord]] = {}
+        for record in unfinished:
+            groups.setdefault((record.stream_id, record.flow), []).append(record)
+        for (stream_id, flow), records in groups.items():
+            records.sort(key=lambda r: r.seq)
+            self.metrics.windows_resent.labels(flow=flow).inc(len(records))
+            self._spawn(stream_id, self._resend(stream_id, flow, records), f"resend-{flow}")
+        if unfinished:
+            log.info("resending unfinished windows", extra={"windows": len(unfinished), "groups": len(groups)})
+        return len(unfinished)
+
+    # -- replicas -------------------------------------------------------------------------------------------------
+
+    async def adopt(self, stream_id: str, fence: int, *, instance_id: str, product: str) -> int:
+        """This replica now holds `stream_id` under lease token `fence`: raise the stored fence, send again the
+        windows its previous holder left unfinished. Returns how many; `Fenced` if a newer token holds it."""
+        if not await self.store.claim_stream(stream_id, fence, instance_id=instance_id, product=product):
+            raise Fenced(f"stream {stream_id!r} is already held under a newer lease token than {fence}")
+        self.fences[stream_id] = fence
+        self._revoked.pop(stream_id, None)
+        self._released.pop(stream_id, None)
+        if self.runner is None or stream_id in self._tasks:
+            return 0
+        return self._resend_all(await self.store.unfinished_windows(stream_id))
+
+    async def release(self, stream_id: str, *, fenced: bool = False, timeout_s: float = 10.0) -> None:
+        """Forget a stream this replica gives up. Handing over (`fenced` False): what waits is stored as windows
+        and sends in progress get `timeout_s` to finish (the rest stay unfinished for the next holder). Lease
+        lost (`fenced` True): sends are cancelled at once and nothing more is written."""
+        meeting = self.meetings.get(stream_id)
+        if meeting is not None and not fenced:
+            now = self.clock()
+            for windower in meeting.windowers.values():
+                with contextlib.suppress(Exception):
+                    draft = windower.flush(now)
+                    if draft is not None:
+                        await self._store_window(meeting, draft)
+                windower.ended = True
+        tasks = list(self._tasks.get(stream_id, ()))
+        if tasks and not fenced:
+            _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+            tasks = list(pending)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        if self.meetings.get(stream_id) is meeting:
+            self.meetings.pop(stream_id, None)
+        self.fences.pop(stream_id, None)
+        self._released[stream_id] = None
+        while len(self._released) > MAX_REVOKED_REMEMBERED:
+            self._released.pop(next(iter(self._released)))
+
+    async def wait_stream(self, stream_id: str, timeout_s: float) -> bool:
+        """True once no send of `stream_id` is in progress (a replica releases an ended stream after this)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            tasks = list(self._tasks.get(stream_id, ()))
+            if not tasks:
+                return True
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+        return not self._tasks.get(stream_id)
 
     async def close(self) -> None:
         """Stop: cancel sends in progress (their windows stay unfinished in the store and are resent by the next
@@ -166,8 +232,16 @@ class Pipeline:
         if isinstance(event, StreamRevoked):
             await self.purge(event.stream_id)
             return
-        if event.stream_id in self._revoked or self._closing:
+        if event.stream_id in self._revoked or event.stream_id in self._released or self._closing:
             return
+        try:
+            await self._handle(event)
+        except Fenced as exc:
+            log.warning("write refused: another replica holds the stream",
+                        extra={"stream_id": event.stream_id, "error": str(exc)})
+            await self.release(event.stream_id, fenced=True)
+
+    async def _handle(self, event: MeetingEvent) -> None:
         meeting = await self._meeting(event)
         if isinstance(event, Utterance):
             await self._line(meeting, event)
@@ -210,11 +284,11 @@ class Pipeline:
         await self.store.upsert_meeting(event.stream_id, instance_id=event.instance_id,
                                        product=str(event.product.value), started_at_ms=started)
         offset = await self.store.last_line_seq(event.stream_id)
+        earlier = await self.store.windows(event.stream_id) if offset and self.runner is not None else []
         info = MeetingInfo(instance_id=event.instance_id, stream_id=event.stream_id,
                            product=str(event.product.value), started_at_ms=started)  # type: ignore[arg-type]
         windowers: dict[str, FlowWindower] = {}
         if self.runner is not None:
-            earlier = await self.store.windows(event.stream_id) if offset else []
             for name, flow in self.config.flows.items():
                 mine = [w for w in earlier if w.flow == name]
                 windower = FlowWindower(flow, info, next_seq=max((w.seq for w in mine), default=-1) + 1,
@@ -222,12 +296,27 @@ class Pipeline:
                 windowers[name] = windower
             if offset:
                 await self._restore(event.stream_id, info, windowers)
-        meeting = _Meeting(info=info, windowers=windowers, seq_offset=offset)
+        meeting = _Meeting(info=info, windowers=windowers, next_seq=offset + 1)
         self.meetings[event.stream_id] = meeting
         if offset:
-            log.info("stream continues after a restart",
+            log.info("stream continues after a restart or a takeover",
                      extra={"stream_id": event.stream_id, "lines_stored": offset})
+            if not isinstance(event, MeetingEnded) or event.cause != "handoff":
+                await self._catch_up(meeting)
         return meeting
+
+    async def _catch_up(self, meeting: _Meeting) -> None:
+        """Lines stored by an earlier holder but not yet in any window (it died before they were windowed or
+        flushed) go to each flow's windower now, in order."""
+        stream_id = meeting.info.stream_id
+        covered = min((w.covered_seq for w in meeting.windowers.values()), default=meeting.next_seq - 1)
+        if covered >= meeting.next_seq - 1:
+            return
+        for record in await self.store.lines(stream_id, after_seq=covered):
+            line = Line(seq=record.seq, speaker=record.speaker, user_id=record.user_id, start_ms=record.start_ms,
+                        end_ms=record.end_ms, text=record.text, received_ms=record.received_at_ms)
+            for windower in meeting.windowers.values():
+                await self._launch(meeting, windower, windower.add(line))
 
     async def _restore(self, stream_id: str, info: MeetingInfo, windowers: dict[str, FlowWindower]) -> None:
         """A stream seen again after a restart: participants and each flow's state come back from the store."""
@@ -255,12 +344,14 @@ class Pipeline:
 
     async def _line(self, meeting: _Meeting, event: Utterance) -> None:
         received = self.clock()
-        seq = meeting.seq_offset + event.seq
+        seq = meeting.next_seq
         record = LineRecord(seq=seq, speaker=event.speaker, user_id=event.user_id, start_ms=max(0, event.start_ms),
                             end_ms=max(0, event.end_ms, event.start_ms), text=event.text, received_at_ms=received)
-        if not await self.store.add_line(event.stream_id, record):
-            log.warning("line already stored", extra={"stream_id": event.stream_id, "seq": seq})
+        if not await self.store.add_line(event.stream_id, record, fence=self.fences.get(event.stream_id)):
+            self.metrics.lines_repeated.inc()
+            log.info("line already stored (sent again)", extra={"stream_id": event.stream_id})
             return
+        meeting.next_seq += 1
         self.metrics.lines.inc()
         self._publish(event.stream_id, "line", record.model_dump(exclude={"received_at_ms"}))
         if meeting.info.started_at_ms is None:
@@ -291,6 +382,14 @@ class Pipeline:
             return
         meeting.ended = True
         now = self.clock()
+        if event.cause == "handoff":  # another replica goes on with the meeting: keep what waits for it
+            for windower in meeting.windowers.values():
+                draft = windower.flush(now)
+                windower.ended = True
+                if draft is not None:
+                    await self._store_window(meeting, draft)
+            self._forget_if_done(meeting)
+            return
         await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause)
         self._publish(event.stream_id, "meeting", {"status": "ended", "end_cause": event.cause})
         for windower in meeting.windowers.values():
@@ -314,7 +413,8 @@ class Pipeline:
         record = await self.store.create_window(NewWindow(
             stream_id=meeting.info.stream_id, flow=draft.flow, seq=draft.seq, trigger=draft.trigger,
             first_line_seq=draft.first_line_seq, last_line_seq=draft.last_line_seq, start_ms=draft.start_ms,
-            end_ms=draft.end_ms, payload=draft.payload, coalesced=draft.coalesced))
+            end_ms=draft.end_ms, payload=draft.payload, coalesced=draft.coalesced),
+            fence=self.fences.get(meeting.info.stream_id))
         self.metrics.windows.labels(flow=draft.flow, trigger=draft.trigger).inc()
         if draft.coalesced:
             self.metrics.windows_coalesced.labels(flow=draft.flow).inc(draft.coalesced)

@@ -49,6 +49,8 @@ class PipelineMetrics:
             ["flow"], registry=r)
         self.lines = Counter(
             "rtms_pipeline_lines", "Transcript lines stored.", registry=r)
+        self.lines_repeated = Counter(
+            "rtms_pipeline_lines_repeated", "Transcript lines received again and not stored twice.", registry=r)
         self.handler_errors = Counter(
             "rtms_pipeline_errors", "Unexpected errors in the pipeline, by stage.", ["stage"], registry=r)
         self.runs_in_flight = Gauge(
