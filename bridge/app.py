@@ -6,6 +6,10 @@ left unfinished), then the stream manager. On shutdown every stream is closed wi
 delivered to the pipeline (which stores what is waiting as windows for the next start) before the pipeline stops
 and the store closes. `app.state.bridge` holds the parts: `store`, `bus` and `pipeline` are set while the app runs.
 
+With `redis_url` set the app is one replica of several (`bridge.cluster`): webhooks go through its coordinator,
+windows left unfinished are resent per stream as streams are taken over (not all at start), and shutdown drains:
+every stream is handed to the other replicas before the pipeline stops.
+
 With `langflow_url` set the pipeline is the consumer: it stores meetings, participants and lines, windows them and
 runs the flows (the store and the bus are built either way: the API reads them). A `consumer` passed in gets every
 event after the pipeline.
@@ -80,6 +84,7 @@ class BridgeState:
     pipeline_metrics: PipelineMetrics
     store: Store | None = None
     pipeline: Pipeline | None = None
+    coordinator: Any = None  # bridge.cluster.coordinator.Coordinator while a replica runs
     extra: dict[str, Any] = field(default_factory=dict)
 
     def get_store(self) -> Store:
@@ -120,6 +125,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url)
+        coordinator = None
         pipeline = None
         if flows is not None:
             runner = LangflowRunner(settings.langflow_url, settings.langflow_api_key.get_secret_value(),
@@ -129,7 +135,16 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
             manager.on_revoke(pipeline.purge)
         state.store, state.pipeline, consumers.pipeline = store, pipeline, pipeline
         try:
-            resent = await pipeline.start() if pipeline is not None else 0
+            resent = await pipeline.start(resend=not settings.redis_url) if pipeline is not None else 0
+            if settings.redis_url:
+                from redis.asyncio import Redis
+
+                from bridge.cluster.coordinator import Coordinator
+
+                coordinator = Coordinator(settings, manager, pipeline,
+                                          Redis.from_url(settings.redis_url, decode_responses=True), metrics)
+                await coordinator.start()
+                state.coordinator = coordinator
             manager.accepting = True
             log.info("bridge ready", extra={"webhook_path": settings.webhook_path,
                                             "allowed_hosts": settings.allowed_hosts,
@@ -140,8 +155,13 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
             yield
         finally:
             try:
+                if coordinator is not None:
+                    await coordinator.drain()
                 await manager.shutdown()
             finally:
+                if coordinator is not None:
+                    state.coordinator = None
+                    await coordinator.close()
                 consumers.pipeline = None
                 if pipeline is not None:
                     await pipeline.close()
@@ -154,7 +174,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                   openapi_url=None)
     app.state.bridge = state
     manager.accepting = False  # until the lifespan starts
-    app.include_router(webhook_router(settings, manager, metrics))
+    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator))
     for router in _read_routers(state):
         app.include_router(router)
 
@@ -169,7 +189,12 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
             return JSONResponse({"status": "not_ready", "missing": missing}, status_code=503)
         if not manager.accepting:
             return JSONResponse({"status": "not_ready", "reason": "not accepting streams"}, status_code=503)
-        return JSONResponse({"status": "ready", "streams": len(manager.streams)})
+        body: dict[str, Any] = {"status": "ready", "streams": len(manager.streams)}
+        if state.coordinator is not None:
+            body["replica"] = state.coordinator.replica
+            if state.coordinator.draining:
+                return JSONResponse({**body, "status": "draining"}, status_code=503)
+        return JSONResponse(body)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -127,6 +127,19 @@ class BridgeSettings(ZoomCredentials):
                                                      "shows the rule-based-model banner); empty: `offline` when "
                                                      "the tweaks point the model at a loopback address.")
 
+    # --- replicas (issue 8) ---
+    redis_url: str = Field(default="", description="Redis URL (redis://host:6379/0); set it on every replica to "
+                                                   "share the streams. Unset: one process, no Redis.")
+    replica_id: str = Field(default="", pattern=r"^[A-Za-z0-9._:-]*$",
+                            description="This replica's name in Redis (default: host name and process id).")
+    redis_prefix: str = Field(default="rtms:", description="Prefix of every Redis key and channel the replicas "
+                                                          "share (one per deployment).")
+    lease_ttl_s: float = Field(default=10.0, ge=0.5, le=50.0,
+                               description="A stream's lease lifetime: a dead replica's streams are taken over "
+                                           "after about this long (keep well inside Zoom's 60 s window).")
+    cluster_sweep_s: float = Field(default=1.0, gt=0, le=30.0,
+                                   description="How often each replica looks for streams nobody holds.")
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _hosts_list(cls, value: object) -> object:

@@ -9,6 +9,10 @@ what a forged `x-zm-signature` needs.
 Zoom wants a 2xx within 3 s and re-delivers after 5, 20 and 60 minutes otherwise. The handler does no network work:
 `StreamManager.handle` only starts or signals stream tasks. Re-deliveries are recognised by `x-zm-trackingid` or by
 (event, stream, event_ts) and answered 200 without acting again.
+
+With replicas a `Cluster` (`bridge.cluster.Coordinator`) takes the verified event instead of the manager: delivery
+keys are remembered in Redis for every replica (a re-delivery may reach another one), and the event is recorded
+there before the 200, so a replica that dies right after answering loses nothing Zoom told it.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
 from bridge.intake.manager import StreamManager
@@ -32,6 +38,14 @@ from bridge.settings import BridgeSettings
 log = get_logger(__name__)
 
 _MAX_REMEMBERED = 100_000
+
+
+class Cluster(Protocol):
+    async def first_delivery(self, keys: list[str], ttl_s: float) -> bool: ...
+
+    async def forget_delivery(self, keys: list[str]) -> None: ...
+
+    async def handle(self, event: WebhookEvent, body: bytes) -> str: ...
 
 
 class SeenKeys:
@@ -67,7 +81,9 @@ def _event_key(event: WebhookEvent) -> str | None:
 
 
 def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: IntakeMetrics,
-                   *, clock: Callable[[], float] = time.time) -> APIRouter:
+                   *, clock: Callable[[], float] = time.time, cluster: Callable[[], Cluster | None] = lambda: None
+                   ) -> APIRouter:
+    """`cluster()` returns the replica's coordinator while one runs (replicas), else None."""
     router = APIRouter()
     secret = settings.zoom_webhook_secret_token.get_secret_value()
     cap = settings.max_body_bytes
@@ -132,6 +148,9 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
 
         tracking = request.headers.get("x-zm-trackingid")
         keys = [key for key in (_event_key(event), f"trk:{tracking}" if tracking else None) if key]
+        coordinator = cluster()
+        if coordinator is not None:
+            return await _clustered(coordinator, event, body, keys, replay_key, now)
         if any(seen.seen(key, now) for key in keys):
             seen.add(replay_key, now, 2 * window)
             log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
@@ -144,6 +163,26 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         seen.add(replay_key, now, 2 * window)
         for key in keys:
             seen.add(key, now, settings.webhook_dedupe_ttl_s)
+        log.info("webhook", extra={"event": event.event, "outcome": result,
+                                   "stream_id": getattr(event, "rtms_stream_id", None)})
+        return outcome(result, 200, {"status": result})
+
+    async def _clustered(coordinator: Cluster, event: WebhookEvent, body: bytes, keys: list[str],
+                         replay_key: str, now: float) -> Response:
+        try:
+            if not await coordinator.first_delivery(keys, settings.webhook_dedupe_ttl_s):
+                seen.add(replay_key, now, 2 * window)
+                log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
+                return outcome("duplicate", 200, {"status": "duplicate"})
+            try:
+                result = await coordinator.handle(event, body)
+            except BaseException:
+                await coordinator.forget_delivery(keys)  # not acted on: let Zoom's retry act on it
+                raise
+        except (RedisError, OSError) as exc:
+            log.error("webhook not taken: Redis unavailable", extra={"event": event.event, "error": str(exc)})
+            return outcome("redis_unavailable", 503, {"error": "coordination store unavailable, retry later"})
+        seen.add(replay_key, now, 2 * window)
         log.info("webhook", extra={"event": event.event, "outcome": result,
                                    "stream_id": getattr(event, "rtms_stream_id", None)})
         return outcome(result, 200, {"status": result})
