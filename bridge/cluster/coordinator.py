@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bridge.cluster.leases import Lease, Leases
+from bridge.cluster.live import LiveRelay
 from bridge.cluster.placement import pick, rank
 from bridge.cluster.registry import Envelope, Registry, ReplicaInfo, StreamRecord, now_ms
 from bridge.intake.events import MeetingEnded
@@ -43,6 +44,7 @@ from bridge.intake.manager import StreamManager
 from bridge.intake.metrics import IntakeMetrics
 from bridge.intake.stream import RtmsStream, StreamSpec
 from bridge.logs import get_logger
+from bridge.pipeline.bus import EventBus
 from bridge.pipeline.consumer import Pipeline
 from bridge.rtms.enums import StopReason
 from bridge.rtms.errors import MalformedWebhook, UnknownWebhookEvent
@@ -82,7 +84,7 @@ class ClusterMetrics:
 
 class Coordinator:
     def __init__(self, settings: BridgeSettings, manager: StreamManager, pipeline: Pipeline | None, redis: Redis,
-                 metrics: IntakeMetrics) -> None:
+                 metrics: IntakeMetrics, bus: EventBus | None = None) -> None:
         self.settings = settings
         self.manager = manager
         self.pipeline = pipeline
@@ -102,6 +104,7 @@ class Coordinator:
         self._loops: list[asyncio.Task[None]] = []
         self._last_renewed = time.monotonic()
         self._pubsub: Any = None
+        self.live = LiveRelay(redis, bus, prefix=settings.redis_prefix, replica=self.replica) if bus else None
         manager.on_end(self._stream_ended)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -110,6 +113,8 @@ class Coordinator:
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(self.registry.inbox(self.replica), self.registry.orphans_channel)
         await self._beat()
+        if self.live is not None:
+            await self.live.start()
         self._last_renewed = time.monotonic()
         self._loops = [asyncio.create_task(self._listen(), name="cluster-listen"),
                        asyncio.create_task(self._renew_loop(), name="cluster-renew"),
@@ -141,6 +146,8 @@ class Coordinator:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        if self.live is not None:
+            await self.live.close()
         with contextlib.suppress(RedisError, OSError):
             if self._pubsub is not None:
                 await self._pubsub.aclose()

@@ -127,3 +127,24 @@ async def test_send_reaches_a_subscribed_inbox(registry: Registry, redis: Redis)
 
 async def test_send_without_subscriber(registry: Registry) -> None:
     assert await registry.send("replica-a", Envelope(type="claim", stream_id="s1")) == 0
+
+
+async def test_place_spreads_a_burst_evenly(registry: Registry) -> None:
+    # Nine streams starting at once, placed by replicas whose heartbeats still say 0: the counter spreads them.
+    from collections import Counter
+
+    from bridge.cluster.placement import rank
+
+    chosen = await asyncio.gather(*(registry.place(rank(f"s{i}", ["r1", "r2", "r3"])) for i in range(9)))
+    assert Counter(chosen) == {"r1": 3, "r2": 3, "r3": 3}
+    assert await registry.place([]) is None
+
+
+async def test_heartbeat_sets_the_true_load(registry: Registry) -> None:
+    for _ in range(4):
+        await registry.place(["r1", "r2"])
+    await registry.heartbeat(ReplicaInfo(replica="r1", streams=0), ttl_s=5)
+    await registry.heartbeat(ReplicaInfo(replica="r2", streams=7), ttl_s=5)
+    assert await registry.place(["r2", "r1"]) == "r1"  # r1 really holds none, whatever was placed before
+    await registry.leave("r2")
+    assert await registry.place(["r2"]) == "r2"  # a load forgotten with its replica starts again from 0
