@@ -142,7 +142,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                 from bridge.cluster.coordinator import Coordinator
 
                 coordinator = Coordinator(settings, manager, pipeline,
-                                          Redis.from_url(settings.redis_url, decode_responses=True), metrics)
+                                          Redis.from_url(settings.redis_url, decode_responses=True), metrics,
+                                          bus=state.bus)
                 await coordinator.start()
                 state.coordinator = coordinator
             manager.accepting = True

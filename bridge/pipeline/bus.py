@@ -7,8 +7,9 @@
 
 `publish` never blocks and never fails: each subscriber has a bounded queue, and a subscriber too slow to keep up
 loses its oldest events and gets one `{"type": "resync"}` marker in their place, so it knows to re-read the store
-(the store, not the bus, is the record; the bus only says what changed). In-process for now; a Redis pub/sub
-backend with the same two methods comes with issue 8.
+(the store, not the bus, is the record; the bus only says what changed). With replicas, `bridge.cluster.live`
+taps `publish` to relay each event over Redis and hands the other replicas' events to `deliver`, so a dashboard on
+any replica follows every meeting.
 
 Event types and their `data`:
 * `line`: a transcript line as stored (`seq, speaker, user_id, start_ms, end_ms, text`).
@@ -28,7 +29,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,12 +111,23 @@ class EventBus:
             raise ValueError("queue_size must be at least 2")
         self.queue_size = queue_size
         self._subscribers: set[Subscription] = set()
+        self._taps: list[Callable[[str, LiveEvent], None]] = []
         self.published = 0
         self.closed = False
 
+    def tap(self, hook: Callable[[str, LiveEvent], None]) -> None:
+        """`hook(stream_id, event)` sees every event published here (not those `deliver`ed); it must not block."""
+        self._taps.append(hook)
+
     def publish(self, stream_id: str, event: LiveEvent) -> None:
-        """Hand `event` to every subscriber of `stream_id` and of all meetings; never blocks."""
+        """Hand `event` to every subscriber of `stream_id` and of all meetings, and to the taps; never blocks."""
         self.published += 1
+        for hook in self._taps:
+            hook(stream_id, event)
+        self.deliver(stream_id, event)
+
+    def deliver(self, stream_id: str, event: LiveEvent) -> None:
+        """Hand `event` to this process's subscribers only (an event another replica published)."""
         for sub in list(self._subscribers):
             if sub.stream_id is None or sub.stream_id == stream_id:
                 sub._offer(event)
