@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -181,3 +182,59 @@ async def test_three_replicas_survive_a_kill_and_a_drain(
             "takeover_s": round(takeover_s, 2), "drained": drained, "handed_over": len(handed),
             "lines": sum(r.lines_total for r in reports),
             "redelivered": sum(r.lines_redelivered for r in reports)}, indent=2))
+
+
+async def test_a_paused_replica_comes_back_and_stands_down(
+    langflow: LangflowServer, offline_llm_process: OfflineLLMProcess, tmp_path: Path
+) -> None:
+    """SIGSTOP past the lease TTL, then SIGCONT: the other replica has taken the streams over (the simulator refuses
+    it with status 8 while the paused one's sockets are still open, so the two never hold a stream together); the
+    paused one, back, finds its leases gone, closes its sockets and writes nothing more."""
+    samples = [load_transcript(SAMPLES_DIR / f"{n}.jsonl").sliced(180_000) for n in ("sales_discovery", "support_call")]
+    specs = [MeetingSpec(transcript=samples[i % 2], name=f"p{i}") for i in range(4)]
+    env = replica_env(langflow, offline_llm_process, flows_file(tmp_path))
+    async with replica_set(ARTIFACTS / "replicas-pause", env) as replicas:
+        for name in ("a", "b"):
+            replicas.add(name)
+        await replicas.start_all()
+        config = simulator_config(
+            replicas.replicas[0].webhook_url, extra_webhook_urls=(replicas.replicas[1].webhook_url,),
+            speed=SPEED, keepalive_interval_s=2.0, signaling_reconnect_window_s=60.0, media_reconnect_window_s=60.0,
+            redeliver_s=30.0, webhook_retry_schedule_s=(1.0, 2.0, 4.0))
+        async with Simulator(config) as sim:
+            handles = await sim.start_meetings(specs)
+            ids = [h.rtms_stream_id for h in handles]
+
+            async def all_held() -> dict[str, str | None] | None:
+                now = await holders(replicas, ids)
+                return now if all(now.values()) else None
+
+            placed = await wait_for("every stream held", all_held, 30)
+            await asyncio.sleep(8)
+            paused = {r.name: r for r in replicas.replicas}["a"]
+            theirs = [s for s, r in placed.items() if r == "a"]
+            assert theirs
+            assert paused.process is not None
+            paused.process.send_signal(signal.SIGSTOP)
+            try:
+                async def taken() -> bool:
+                    return all(r == "b" for r in (await holders(replicas, theirs)).values())
+
+                await wait_for("the paused replica's leases taken", taken, 30, every_s=0.1)
+                await asyncio.sleep(3)
+            finally:
+                paused.process.send_signal(signal.SIGCONT)
+            reports = await asyncio.gather(*(h.wait(timeout=240) for h in handles))
+
+        async def finished() -> bool:
+            rows = await replicas.fetch("SELECT count(*) AS n FROM meetings WHERE status = 'ended'")
+            return bool(rows[0]["n"] == len(specs) and not await replicas.redis_keys("lease:*"))
+
+        await wait_for("every meeting ended and processed", finished, 240, every_s=0.5)
+        assert paused.alive
+        for spec, stream_id, report in zip(specs, ids, reports, strict=True):
+            assert report.complete, (spec.name, report.lines_sent, report.lines_total, report.errors)
+            lines = await replicas.fetch("SELECT seq FROM lines WHERE stream_id = $1 ORDER BY seq", stream_id)
+            assert [r["seq"] for r in lines] == list(range(1, report.lines_total + 1)), spec.name
+        events = [rec.get("event") for rec in paused.log_records()]
+        assert {"leases not renewed in time: standing down every stream", "lease lost: standing down"} & set(events)
