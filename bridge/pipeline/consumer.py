@@ -61,7 +61,7 @@ from bridge.pipeline.config import FlowConfig, FlowsConfig, Tweaks
 from bridge.pipeline.langflow_runner import CircuitOpen, LangflowRunner, RunError, RunResult
 from bridge.pipeline.metrics import PipelineMetrics
 from bridge.pipeline.windowing import FlowWindower, Line, MeetingInfo, WindowDraft
-from bridge.store import Fenced, InsightItem, LineRecord, NewWindow, Store, WindowRecord
+from bridge.store import Fenced, InsightItem, LineRecord, NewWindow, SeqTaken, Store, WindowRecord
 
 __all__ = ["Pipeline"]
 
@@ -95,6 +95,7 @@ class Pipeline:
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # stream_id -> sends (live and resent)
         self._revoked: dict[str, None] = {}
         self.fences: dict[str, int] = {}  # stream_id -> lease token, for streams this replica adopted
+        self._releasing: set[asyncio.Task[None]] = set()
         self._released: dict[str, None] = {}  # streams handed over: their late events are not for this replica
         self._tick_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -138,12 +139,49 @@ class Pipeline:
         windows its previous holder left unfinished. Returns how many; `Fenced` if a newer token holds it."""
         if not await self.store.claim_stream(stream_id, fence, instance_id=instance_id, product=product):
             raise Fenced(f"stream {stream_id!r} is already held under a newer lease token than {fence}")
+        stale = list(self._tasks.get(stream_id, ()))  # from an earlier time this replica held the stream
+        for task in stale:
+            task.cancel()
+        if stale:
+            await asyncio.wait(stale, timeout=10)
+        self.meetings.pop(stream_id, None)
         self.fences[stream_id] = fence
         self._revoked.pop(stream_id, None)
         self._released.pop(stream_id, None)
-        if self.runner is None or stream_id in self._tasks:
+        if self.runner is None:
             return 0
-        return self._resend_all(await self.store.unfinished_windows(stream_id))
+        meeting = await self._load_meeting(stream_id, instance_id, product, None, catch_up=False)
+        groups: dict[str, list[WindowRecord]] = {}
+        for record in await self.store.unfinished_windows(stream_id):
+            groups.setdefault(record.flow, []).append(record)
+        for flow_name, records in groups.items():
+            records.sort(key=lambda r: r.seq)
+            self.metrics.windows_resent.labels(flow=flow_name).inc(len(records))
+            windower = meeting.windowers.get(flow_name)
+            if windower is None:
+                self._spawn(stream_id, self._resend(stream_id, flow_name, records), f"resend-{flow_name}")
+                continue
+            windower.hold()
+            self._spawn(stream_id, self._resume(meeting, windower, records), f"resume-{flow_name}")
+        await self._catch_up(meeting)
+        resent = sum(len(r) for r in groups.values())
+        if resent:
+            log.info("resending the previous holder's unfinished windows",
+                     extra={"stream_id": stream_id, "windows": resent})
+        return resent
+
+    async def _resume(self, meeting: _Meeting, windower: FlowWindower, records: list[WindowRecord]) -> None:
+        """Send an earlier holder's unfinished windows of one flow in order, as that flow's run: their answers
+        go into the next window, which is cut once they are over."""
+        try:
+            for record in records:
+                windower.fold(**_fold(await self._send(record, windower.flow, None)))
+        finally:
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                follow = windower.unhold(self.clock())
+                if follow is not None and not self._closing and meeting.info.stream_id not in self._released:
+                    await self._launch(meeting, windower, follow)
+                self._forget_if_done(meeting)
 
     async def release(self, stream_id: str, *, fenced: bool = False, timeout_s: float = 10.0) -> None:
         """Forget a stream this replica gives up. Handing over (`fenced` False): what waits is stored as windows
@@ -208,6 +246,8 @@ class Pipeline:
                     draft = windower.flush(now)
                     if draft is not None:
                         await self._store_window(meeting, draft)
+                except Fenced:
+                    break  # another replica holds the stream now; what waits here is no longer ours to store
                 except Exception:
                     self.metrics.handler_errors.labels(stage="flush").inc()
                     log.exception("could not store a window at shutdown", extra={"stream_id": meeting.info.stream_id})
@@ -280,13 +320,19 @@ class Pipeline:
         meeting = self.meetings.get(event.stream_id)
         if meeting is not None:
             return meeting
-        started = _event_time(event)
-        await self.store.upsert_meeting(event.stream_id, instance_id=event.instance_id,
-                                       product=str(event.product.value), started_at_ms=started)
-        offset = await self.store.last_line_seq(event.stream_id)
-        earlier = await self.store.windows(event.stream_id) if offset and self.runner is not None else []
-        info = MeetingInfo(instance_id=event.instance_id, stream_id=event.stream_id,
-                           product=str(event.product.value), started_at_ms=started)  # type: ignore[arg-type]
+        handoff = isinstance(event, MeetingEnded) and event.cause == "handoff"
+        return await self._load_meeting(event.stream_id, event.instance_id, str(event.product.value),
+                                        _event_time(event), catch_up=not handoff)
+
+    async def _load_meeting(self, stream_id: str, instance_id: str, product: str, started: int | None, *,
+                            catch_up: bool) -> _Meeting:
+        """The meeting as the store has it: numbering, each flow's window cursor and state (after a restart or a
+        takeover), and with `catch_up` the stored lines no window has covered yet."""
+        await self.store.upsert_meeting(stream_id, instance_id=instance_id, product=product, started_at_ms=started)
+        offset = await self.store.last_line_seq(stream_id)
+        earlier = await self.store.windows(stream_id) if offset and self.runner is not None else []
+        info = MeetingInfo(instance_id=instance_id, stream_id=stream_id, product=product,  # type: ignore[arg-type]
+                           started_at_ms=started)
         windowers: dict[str, FlowWindower] = {}
         if self.runner is not None:
             for name, flow in self.config.flows.items():
@@ -295,13 +341,13 @@ class Pipeline:
                                         covered_seq=max((w.last_line_seq for w in mine), default=0))
                 windowers[name] = windower
             if offset:
-                await self._restore(event.stream_id, info, windowers)
+                await self._restore(stream_id, info, windowers)
         meeting = _Meeting(info=info, windowers=windowers, next_seq=offset + 1)
-        self.meetings[event.stream_id] = meeting
+        self.meetings[stream_id] = meeting
         if offset:
             log.info("stream continues after a restart or a takeover",
-                     extra={"stream_id": event.stream_id, "lines_stored": offset})
-            if not isinstance(event, MeetingEnded) or event.cause != "handoff":
+                     extra={"stream_id": stream_id, "lines_stored": offset})
+            if catch_up:
                 await self._catch_up(meeting)
         return meeting
 
@@ -347,7 +393,14 @@ class Pipeline:
         seq = meeting.next_seq
         record = LineRecord(seq=seq, speaker=event.speaker, user_id=event.user_id, start_ms=max(0, event.start_ms),
                             end_ms=max(0, event.end_ms, event.start_ms), text=event.text, received_at_ms=received)
-        if not await self.store.add_line(event.stream_id, record, fence=self.fences.get(event.stream_id)):
+        try:
+            stored = await self.store.add_line(event.stream_id, record, fence=self.fences.get(event.stream_id))
+        except SeqTaken:  # another holder numbered lines meanwhile: continue after the store's last one
+            meeting.next_seq = await self.store.last_line_seq(event.stream_id) + 1
+            record = record.model_copy(update={"seq": meeting.next_seq})
+            stored = await self.store.add_line(event.stream_id, record, fence=self.fences.get(event.stream_id))
+        seq = record.seq
+        if not stored:
             self.metrics.lines_repeated.inc()
             log.info("line already stored (sent again)", extra={"stream_id": event.stream_id})
             return
@@ -356,6 +409,8 @@ class Pipeline:
         self._publish(event.stream_id, "line", record.model_dump(exclude={"received_at_ms"}))
         if meeting.info.started_at_ms is None:
             meeting.info.started_at_ms = record.start_ms
+            await self.store.upsert_meeting(event.stream_id, instance_id=event.instance_id,
+                                           product=str(event.product.value), started_at_ms=record.start_ms)
         if meeting.info.see(event.user_id, event.speaker):
             await self._store_participant(meeting, event.user_id, event.speaker, joined_at_ms=record.start_ms)
         line = Line(seq=seq, speaker=event.speaker, user_id=event.user_id, start_ms=record.start_ms,
@@ -403,7 +458,7 @@ class Pipeline:
         self._forget_if_done(meeting)
 
     def _forget_if_done(self, meeting: _Meeting) -> None:
-        idle = all(w.in_flight is None for w in meeting.windowers.values())
+        idle = all(not w.busy for w in meeting.windowers.values())
         if meeting.ended and idle and self.meetings.get(meeting.info.stream_id) is meeting:
             del self.meetings[meeting.info.stream_id]
 
@@ -437,6 +492,12 @@ class Pipeline:
         self._spawn(meeting.info.stream_id, self._send_live(meeting, windower, draft, record),
                     f"send-{draft.flow}-{draft.seq}")
 
+    def _spawn_release(self, stream_id: str) -> None:
+        """A send task found the stream fenced off: release it from a task of its own (release cancels sends)."""
+        task = asyncio.create_task(self.release(stream_id, fenced=True), name=f"release-{stream_id}")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
     def _spawn(self, stream_id: str, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         group = self._tasks.setdefault(stream_id, set())
@@ -465,8 +526,13 @@ class Pipeline:
             if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 fold = _fold(answer)
                 follow = windower.done(draft.seq, self.clock(), **fold)
-                if follow is not None and meeting.info.stream_id not in self._revoked and not self._closing:
-                    await self._launch(meeting, windower, follow)
+                stream_id = meeting.info.stream_id
+                if follow is not None and stream_id not in self._revoked and stream_id not in self._released \
+                        and not self._closing:
+                    try:
+                        await self._launch(meeting, windower, follow)
+                    except Fenced:
+                        self._spawn_release(stream_id)
                 self._forget_if_done(meeting)
 
     async def _resend(self, stream_id: str, flow_name: str, records: list[WindowRecord]) -> None:
@@ -593,6 +659,9 @@ class Pipeline:
             for windower in meeting.windowers.values():
                 try:
                     await self._launch(meeting, windower, windower.tick(now))
+                except Fenced:
+                    await self.release(meeting.info.stream_id, fenced=True)
+                    break
                 except Exception:
                     self.metrics.handler_errors.labels(stage="tick").inc()
                     log.exception("tick failed", extra={"stream_id": meeting.info.stream_id})

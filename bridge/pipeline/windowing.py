@@ -186,6 +186,7 @@ class FlowWindower:
         self.pending: collections.deque[MergedUtterance] = collections.deque()
         self.recent: collections.deque[MergedUtterance] = collections.deque(maxlen=flow.context_utterances or None)
         self.in_flight: WindowDraft | None = None
+        self.held = False  # an earlier holder's windows are being sent again: they are this flow's run for now
         self.summary: Summary | None = None
         self.tracked: dict[str, TrackedItem] = {}
         self.raised: dict[str, RaisedObjection] = {}
@@ -211,10 +212,10 @@ class FlowWindower:
         draft = None
         if self._turn_user is not None and line.user_id != self._turn_user:
             self._close_turn()
-            if self._turn_due and self.in_flight is None:
+            if self._turn_due and not self.busy:
                 draft = self._cut("turn", line.received_ms)
         self._append(line)
-        if draft is None and self.in_flight is None:
+        if draft is None and not self.busy:
             due = self._due_by_volume(self._meeting_now(line.received_ms))
             if due is not None:
                 draft = self._cut(due, line.received_ms)
@@ -231,7 +232,7 @@ class FlowWindower:
         if quiet and self._turn_user is not None and self.pending:
             self._close_turn()
             self._turn_user = None  # the same speaker going on after the silence starts a new turn
-        if self.in_flight is not None:
+        if self.busy:
             self._note_busy_due(now_ms)
             return None
         if self._turn_due:
@@ -242,7 +243,7 @@ class FlowWindower:
     def end(self, now_ms: int) -> WindowDraft | None:
         """The meeting ended: a final window with what is left (if the flow has `final`), once no run is out."""
         self.ended = True
-        if self.in_flight is None:
+        if not self.busy:
             return self._final(now_ms)
         return None
 
@@ -270,6 +271,30 @@ class FlowWindower:
         self.in_flight = None
         self._busy_due = False
         self.fold(summary=summary, tracked=tracked, raised=raised)
+        return self._next(now_ms)
+
+    @property
+    def busy(self) -> bool:
+        return self.in_flight is not None or self.held
+
+    def hold(self) -> None:
+        """Windows an earlier holder of the stream left unfinished are being sent again (a takeover): they count as
+        this flow's run, so no new window is cut until `unhold`, and their answers reach the next window."""
+        self.held = True
+
+    def unhold(self, now_ms: int, *, summary: Summary | None = None, tracked: list[TrackedItem] | None = None,
+               raised: list[RaisedObjection] | None = None) -> WindowDraft | None:
+        """The resent windows are over: fold the last answer, then cut the next window if one came due."""
+        self.held = False
+        self.fold(summary=summary, tracked=tracked, raised=raised)
+        if self.in_flight is not None:
+            return None
+        self._busy_due = False
+        return self._next(now_ms)
+
+    def _next(self, now_ms: int) -> WindowDraft | None:
+        if self.held:
+            return None
         if self.ended:
             return self._final(now_ms)
         if self._turn_due:
@@ -329,7 +354,7 @@ class FlowWindower:
             return
         if self._turn_chars < turn.min_chars:
             return
-        if self.in_flight is not None:
+        if self.busy:
             self._coalesced += 1
         self._turn_due = True
 

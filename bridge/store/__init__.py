@@ -15,7 +15,7 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     delete_stream(stream_id) -> int                       # stop reason 8: every row of the stream, all tables
     # transcript
     claim_stream(stream_id, fence, *, instance_id, product) -> bool   # a replica's lease token; False: a newer one
-    add_line(stream_id, LineRecord, *, fence=None) -> bool  # False: the same line (line_key) or seq stored
+    add_line(stream_id, LineRecord, *, fence=None) -> bool  # False: the same line (line_key); SeqTaken: seq used
     lines(stream_id, *, after_seq=0, limit=None) -> list[LineRecord]
     last_line_seq(stream_id) -> int
     # windows (pending -> in_flight -> done | failed; pending/in_flight/failed are resent after a restart)
@@ -52,7 +52,7 @@ from bridge.store.records import (
     Usage,
     WindowRecord,
 )
-from bridge.store.store import Fenced, Store, line_key
+from bridge.store.store import Fenced, SeqTaken, Store, line_key
 
 __all__ = [
     "Fenced",
@@ -64,6 +64,7 @@ __all__ = [
     "MeetingRecord",
     "NewWindow",
     "ParticipantRecord",
+    "SeqTaken",
     "Store",
     "TicketRecord",
     "Usage",

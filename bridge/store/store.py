@@ -74,6 +74,10 @@ def _dumps(value: Any) -> str:
 _MIGRATION_LOCK = 0x72746D73  # "rtms": the PostgreSQL advisory lock held while migrating
 
 
+class SeqTaken(RuntimeError):
+    """Another line already has this seq (the caller's numbering is behind the store's): renumber and retry."""
+
+
 class Fenced(RuntimeError):
     """A write under a lease token older than the stream's: another replica has taken the stream over."""
 
@@ -270,16 +274,20 @@ class Store:
     # transcript ------------------------------------------------------------------------------------------------
 
     async def add_line(self, stream_id: str, line: LineRecord, *, fence: int | None = None) -> bool:
-        """Store a line; False when the same line (`line_key`) or its (stream_id, seq) is already stored.
-        LookupError when the meeting is unknown; `Fenced` when `fence` is older than the stream's."""
+        """Store a line; False when the same line (`line_key`) is already stored. `SeqTaken` when another line has
+        its seq, LookupError when the meeting is unknown, `Fenced` when `fence` is older than the stream's."""
+        key = line_key(line)
         stmt = (self._insert(Line)
-                .values(stream_id=stream_id, key=line_key(line), **line.model_dump())
+                .values(stream_id=stream_id, key=key, **line.model_dump())
                 .on_conflict_do_nothing()
                 .returning(Line.id))
         try:
             async with self._write() as session:
                 await self._check_fence(session, stream_id, fence)
                 inserted = (await session.execute(stmt)).first() is not None
+                if not inserted and await session.scalar(
+                        select(Line.id).where(Line.stream_id == stream_id, Line.key == key)) is None:
+                    raise SeqTaken(f"stream {stream_id!r} already has a line {line.seq}")
         except IntegrityError as exc:
             raise await self._integrity(exc, stream_id) from exc
         return inserted

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
-from bridge.store import LineRecord, Store
+from bridge.store import LineRecord, SeqTaken, Store
 from tests.store.helpers import line, meeting
 
 
@@ -16,7 +16,9 @@ async def test_add_line_is_idempotent_and_reads_in_order(store: Store) -> None:
     await meeting(store, "s2")
     for seq in (3, 1, 2):
         assert await store.add_line("s1", line(seq)) is True
-    assert await store.add_line("s1", line(2, text="a different text")) is False
+    assert await store.add_line("s1", line(2)) is False  # the same line again
+    with pytest.raises(SeqTaken):  # another line under a seq already used: the caller's numbering is behind
+        await store.add_line("s1", line(2, text="a different text"))
     assert await store.add_line("s2", line(1)) is True
     got = await store.lines("s1")
     assert [(row.seq, row.text) for row in got] == [(1, "line 1"), (2, "line 2"), (3, "line 3")]
