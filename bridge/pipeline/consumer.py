@@ -15,8 +15,8 @@ Per event (in order per stream, from the intake's worker):
   unfinished window again, per meeting and flow in order;
 * `StreamRevoked` (stop reason 8) cancels the stream's runs and deletes all it stored.
 
-Replicas (`bridge.cluster`): a replica that takes a stream over `adopt`s it with its lease token, which every line
-and window write carries (the store refuses a write under an older token: `Fenced`), and sends again what the
+Replicas (`bridge.cluster`): a replica that takes a stream over `adopt`s it with its lease token, which its line,
+window, status and participant writes carry (the store refuses a write under an older token: `Fenced`), and sends again what the
 stream's previous holder left unfinished; lines the previous holder stored but had not yet windowed are windowed
 here. A line is stored once whatever sends it twice (`line_key`), so it gets one seq and one window. A replica that
 hands a stream over (`MeetingEnded` with cause `handoff`, then `release`) stores what waits as windows and leaves
@@ -296,7 +296,8 @@ class Pipeline:
             status = {LinkState.ACTIVE: "live", LinkState.RECONNECTING: "reconnecting",
                       LinkState.MEDIA_RECONNECTING: "reconnecting"}.get(event.state)
             if status is not None and not meeting.ended:
-                await self.store.set_meeting_status(event.stream_id, status)  # type: ignore[arg-type]
+                await self.store.set_meeting_status(event.stream_id, status,  # type: ignore[arg-type]
+                                                    fence=self.fences.get(event.stream_id))
                 self._publish(event.stream_id, "meeting", {"status": status})
         elif isinstance(event, MeetingEnded):
             await self._ended(meeting, event)
@@ -427,6 +428,7 @@ class Pipeline:
                                  joined_at_ms: int | None = None, left_at_ms: int | None = None) -> None:
         role = meeting.info.role(user_id)
         await self.store.upsert_participant(meeting.info.stream_id, user_id, name, role,
+                                            fence=self.fences.get(meeting.info.stream_id),
                                             joined_at_ms=joined_at_ms, left_at_ms=left_at_ms)
         self._publish(meeting.info.stream_id, "meeting", {"participant": {
             "user_id": user_id, "name": name, "role": role, "joined_at_ms": joined_at_ms,
@@ -445,7 +447,8 @@ class Pipeline:
                     await self._store_window(meeting, draft)
             self._forget_if_done(meeting)
             return
-        await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause)
+        await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause,
+                                            fence=self.fences.get(event.stream_id))
         self._publish(event.stream_id, "meeting", {"status": "ended", "end_cause": event.cause})
         for windower in meeting.windowers.values():
             if event.cause == "shutdown":  # the meeting may go on: keep what waits for the next process

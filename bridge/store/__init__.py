@@ -10,8 +10,8 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     await Store.open(url, *, migrate=True, schema=None, clock=None) -> Store ; await store.close() ; store.engine
     # meetings (id = the RTMS stream_id; instance_id = meeting uuid / webinar / session ... id)
     upsert_meeting(stream_id, *, instance_id, product, topic=None, started_at_ms=None) -> None   # new: "live"
-    set_meeting_status(stream_id, "live"|"reconnecting"|"ended", *, ended_at_ms=None, end_cause=None) -> None
-    upsert_participant(stream_id, user_id, name, role=None, *, joined_at_ms=None, left_at_ms=None) -> None
+    set_meeting_status(stream_id, "live"|"reconnecting"|"ended", *, ended_at_ms=None, end_cause=None, fence=None)
+    upsert_participant(stream_id, user_id, name, role=None, *, joined_at_ms=None, left_at_ms=None, fence=None)
     delete_stream(stream_id) -> int                       # stop reason 8: every row of the stream, all tables
     # transcript
     claim_stream(stream_id, fence, *, instance_id, product) -> bool   # a replica's lease token; False: a newer one

@@ -218,8 +218,9 @@ class Store:
             raise Fenced(f"stream {stream_id!r} is held under lease token {current}, this write has {fence}")
 
     async def set_meeting_status(self, stream_id: str, status: MeetingStatus, *, ended_at_ms: int | None = None,
-                                 end_cause: str | None = None) -> None:
-        """LookupError for an unknown stream, ValueError for an unknown status. `None` keeps stored values."""
+                                 end_cause: str | None = None, fence: int | None = None) -> None:
+        """LookupError for an unknown stream, ValueError for an unknown status, `Fenced` for an old `fence`.
+        `None` keeps stored values."""
         _check("meeting status", status, MEETING_STATUSES)
         values: dict[str, Any] = {"status": status, "updated_at_ms": self._clock()}
         if ended_at_ms is not None:
@@ -227,6 +228,7 @@ class Store:
         if end_cause is not None:
             values["end_cause"] = end_cause
         async with self._write() as session:
+            await self._check_fence(session, stream_id, fence)
             result = await session.execute(
                 update(Meeting).where(Meeting.stream_id == stream_id).values(**values).returning(Meeting.stream_id))
             if result.first() is None:
@@ -234,7 +236,7 @@ class Store:
 
     async def upsert_participant(self, stream_id: str, user_id: str, name: str,
                                  role: ParticipantRole | None = None, *, joined_at_ms: int | None = None,
-                                 left_at_ms: int | None = None) -> None:
+                                 left_at_ms: int | None = None, fence: int | None = None) -> None:
         """One row per (stream, user_id). An empty `name` or a `None` role keeps the stored one ("participant" for
         a new row); a join without a leave clears an earlier leave (the user came back)."""
         if role is not None:
@@ -253,6 +255,7 @@ class Store:
             })
         try:
             async with self._write() as session:
+                await self._check_fence(session, stream_id, fence)
                 await session.execute(stmt)
         except IntegrityError as exc:
             raise await self._integrity(exc, stream_id) from exc
