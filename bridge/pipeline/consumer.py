@@ -16,11 +16,12 @@ Per event (in order per stream, from the intake's worker):
 * `StreamRevoked` (stop reason 8) cancels the stream's runs and deletes all it stored.
 
 Replicas (`bridge.cluster`): a replica that takes a stream over `adopt`s it with its lease token, which its line,
-window, status and participant writes carry (the store refuses a write under an older token: `Fenced`), and sends again what the
-stream's previous holder left unfinished; lines the previous holder stored but had not yet windowed are windowed
-here. A line is stored once whatever sends it twice (`line_key`), so it gets one seq and one window. A replica that
-hands a stream over (`MeetingEnded` with cause `handoff`, then `release`) stores what waits as windows and leaves
-the meeting live; one that lost its lease is `release`d with `fenced=True` and writes nothing more.
+window, status and participant writes carry (the store refuses a write under an older token: `Fenced`), and sends
+again what the stream's previous holder left unfinished (as each flow's run, before its next window); lines the
+previous holder stored but had not yet windowed are windowed here. A line is stored once whatever sends it twice
+(`line_key`), so it gets one seq and one window. A replica that hands a stream over (`MeetingEnded` with cause
+`handoff`, then `release`) stores what waits as windows and leaves the meeting live; one that lost its lease is
+`release`d with `fenced=True` and writes nothing more.
 
 Without a Langflow URL (`runner=None`) meetings, participants and lines are still stored and published.
 A stream seen again by a new process (after a restart) continues its line numbering and window sequence from the
