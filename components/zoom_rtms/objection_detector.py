@@ -1,9 +1,11 @@
 """Objection Detector: spots sales objections in the new utterances and suggests what to say next.
 
-Guided by an editable playbook of battle cards (category, cue phrases, recommended response). The model gets the
-playbook, the objections already raised in this meeting and only the new utterances, and must answer through one
-forced tool (`report_objections`); each objection is then checked against the window (its quote must come from a
-new utterance), keyed, filtered by confidence and by what was already raised, so no objection is repeated.
+Guided by an editable playbook of battle cards (category, cue phrases, recommended response). Most turns of a call
+raise no objection, so by default the model is only asked when a new utterance says a cue phrase (a card's, or a
+general hedge such as "worried"), and it gets only the cards whose cues were heard plus the names of all categories:
+far fewer calls and tokens, at the price of not looking at objections worded without any cue. The model answers
+through one forced tool (`report_objections`); each objection is then checked against the window (its quote must
+come from a new utterance), keyed, filtered by confidence and by what was already raised, so none is repeated.
 Self-contained (lfx and the standard library only): this file is embedded in flows as-is.
 """
 
@@ -24,13 +26,14 @@ STAGE = "objection_detector"
 DEFAULT_INSTRUCTIONS = """You are a sales coach listening to a live call. Find the objections the prospect \
 (not the seller; the host is usually the seller) raises in the NEW utterances only: concerns about price, \
 competitors, timing, authority to buy, need, trust in the vendor, security and compliance, integration \
-effort, contract terms, or anything else that stands between them and buying.
+effort, contract terms, or anything else that stands between them and buying. The playbook holds the battle \
+cards whose cue phrases were heard; `categories`, when present, names every category of the full playbook.
 
 For each objection:
 - quote: the exact words from one new utterance, and its utterance_id;
-- category: the best-matching playbook category (or a short new one if none fits);
+- category: the best-matching playbook category or one of `categories` (or a short new one if none fits);
 - confidence: 0 to 1, how sure you are that this is a real objection;
-- suggested_reply: one or two sentences the seller could say next, following the playbook's response.
+- suggested_reply: one or two sentences the seller could say next, following the card's response if there is one.
 
 Never report an objection listed in raised_objections or one that only restates it. Small talk, questions \
 asked out of interest and the seller's own words are not objections. Report an empty list when there are none."""
@@ -91,6 +94,14 @@ DEFAULT_PLAYBOOK = [
         "success criteria.",
     },
 ]
+
+# Words that signal doubt or resistance whatever the topic; not tied to a battle card.
+DEFAULT_GENERAL_CUES = (
+    "concern, concerned, worried, worry, hesitant, skeptical, not sure, don't think, problem, issue, risk, "
+    "expensive, cost, budget, afford, contract, deal breaker, dealbreaker, non-starter, showstopper"
+)
+CONTEXT_LINES = 3  # earlier utterances sent along (the window carries up to flows.toml's context_utterances)
+CONTEXT_CHARS = 300  # of each, the last so many characters
 
 TOOL = {
     "type": "function",
@@ -315,6 +326,33 @@ def playbook_rows(value: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _cue_pattern(cue: str) -> re.Pattern[str] | None:
+    """A cue as whole words, any spaces or hyphens between them, an optional apostrophe where the cue has one and
+    a plain ending on the last word ("concern" also finds "concerns", "concerned"); None for an empty cue."""
+    parts = re.findall(r"[a-z0-9']+", cue.lower().replace("\u2019", "'"))
+    if not parts:
+        return None
+    body = r"[\s-]+".join(re.escape(part).replace("'", "'?") for part in parts)
+    return re.compile(rf"(?<![a-z0-9']){body}(?:s|es|d|ed|ing|y)?(?![a-z0-9'])")
+
+
+def _said(cues: list[str], texts: list[str]) -> bool:
+    """Whether any cue is said in any of the (lower-cased) texts."""
+    for cue in cues:
+        pattern = _cue_pattern(cue)
+        if pattern is not None and any(pattern.search(text) for text in texts):
+            return True
+    return False
+
+
+def _brief(line: dict[str, Any], chars: int = 0) -> dict[str, Any]:
+    """A line without its time (the model does not need it); its text cut to the last `chars` when set."""
+    text = line["text"]
+    if chars and len(text) > chars:
+        text = "\u2026" + text[-chars:]
+    return {"id": line["id"], "speaker": line["speaker"], "role": line["role"], "text": text}
+
+
 class ObjectionDetectorComponent(Component):
     display_name = "Objection Detector"
     description = "Finds sales objections in the new utterances and suggests replies from an editable playbook."
@@ -353,6 +391,21 @@ class ObjectionDetectorComponent(Component):
             ],
             value=DEFAULT_PLAYBOOK,
         ),
+        BoolInput(
+            name="ask_only_on_cue",
+            display_name="Ask the model only on a cue",
+            info="Ask the model only when a new utterance says a cue phrase (a card's or a general one), sending only "
+            "the cards whose cues were heard: far cheaper, but an objection worded with none of the cue phrases is "
+            "not looked for. Switch off to ask on every window with the whole playbook.",
+            value=True,
+        ),
+        MultilineInput(
+            name="general_cues",
+            display_name="General cue phrases",
+            info="Comma-separated words that hint at an objection of any category (concerns, hedges); like a card's "
+            "cues, they let the model be asked. Matched case-insensitively on whole words.",
+            value=DEFAULT_GENERAL_CUES,
+        ),
         FloatInput(
             name="min_confidence",
             display_name="Minimum confidence",
@@ -380,15 +433,27 @@ class ObjectionDetectorComponent(Component):
         if not new:
             self.status = "no new utterances"
             return Data(data=result)
-        payload = {
+        cards = playbook
+        heard = ""
+        if self.ask_only_on_cue:
+            texts = [line["text"].lower().replace("\u2019", "'") for line in new]
+            cards = [row for row in playbook if _said(row["cues"], texts)]
+            general = re.split(r"[,;\n]", self.general_cues or "")
+            if not cards and not _said(general, texts):
+                self.status = f"no cue phrase in {len(new)} new utterance(s): model not asked"
+                return Data(data=result)
+            heard = f"; asked on cues of {', '.join(row['category'] for row in cards) or 'no card (general cue)'}"
+        payload: dict[str, Any] = {
             "task": "objections",
-            "meeting": {"id": meeting_id, "product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
-            "participants": window["participants"],
-            "playbook": playbook,
+            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
+            "participants": [{"name": p["name"], "role": p.get("role", "participant")} for p in window["participants"]],
+            "playbook": cards,
             "raised_objections": [{"category": o["category"], "quote": o["quote"]} for o in raised],
-            "context": _lines(window, "context")[-10:],
-            "utterances": new,
+            "context": [_brief(line, CONTEXT_CHARS) for line in _lines(window, "context")[-CONTEXT_LINES:]],
+            "utterances": [_brief(line) for line in new],
         }
+        if len(cards) < len(playbook):
+            payload["categories"] = [row["category"] for row in playbook]
         answer, errors, usage = await _ask_model(
             self, STAGE, self.instructions or DEFAULT_INSTRUCTIONS, payload, TOOL, bool(self.use_tool_calling)
         )
@@ -440,5 +505,6 @@ class ObjectionDetectorComponent(Component):
             f"{len(result['objections'])} objection(s)"
             + (f", {skipped} repeated or below confidence" if skipped else "")
             + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
+            + heard
         )
         return Data(data=result)
