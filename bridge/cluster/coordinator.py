@@ -193,7 +193,9 @@ class Coordinator:
             return "ended_stream"
         if existing.server_urls == urls:
             return "duplicate_started"
-        await self.registry.put(existing.model_copy(update={"server_urls": urls, "updated_ms": now_ms()}))
+        if not await self.registry.update(existing.model_copy(update={"server_urls": urls, "updated_ms": now_ms()}),
+                                          when=("live",)):
+            return "ended_stream"
         return await self._to_holder(stream_id, event, body, "failover")
 
     async def _stopped(self, event: RtmsStopped, body: bytes) -> str:
@@ -202,10 +204,11 @@ class Coordinator:
         if record is None:  # not live anywhere: a late stop, or a revoke of a finished meeting
             return self.manager.handle(event)
         if record.state == "live":
-            await self.registry.put(record.model_copy(update={
-                "state": "stopping", "stop_reason": event.stop_reason, "updated_ms": now_ms()}))
+            await self.registry.update(record.model_copy(update={
+                "state": "stopping", "stop_reason": event.stop_reason, "updated_ms": now_ms()}), when=("live",))
         elif event.stop_reason == StopReason.STREAM_REVOKED and record.stop_reason != event.stop_reason:
-            await self.registry.put(record.model_copy(update={"stop_reason": event.stop_reason}))
+            await self.registry.update(record.model_copy(update={"stop_reason": event.stop_reason}),
+                                       when=("stopping", "ended"))
         return await self._to_holder(stream_id, event, body, "stopped")
 
     async def _to_holder(self, stream_id: str, event: WebhookEvent, body: bytes, label: str, hops: int = 0) -> str:
@@ -288,7 +291,7 @@ class Coordinator:
                 spec = StreamSpec(record.product, record.instance_id, stream_id, record.server_urls, record.id_key)
                 result = self.manager.adopt(spec, resumed=takeover)
                 if result == "refused_url":
-                    await self.registry.put(record.model_copy(update={"state": "ended"}))
+                    await self.registry.update(record.model_copy(update={"state": "ended"}), when=("live",))
                     self._spawn(self._finish(stream_id))
                 elif result not in ("adopted", "already_held"):
                     await self._let_go(stream_id)
@@ -321,7 +324,8 @@ class Coordinator:
         await stream.dispatcher.wait(self.settings.shutdown_timeout_s)  # the pipeline has seen the end
         record = await self.registry.get(stream.stream_id)
         if record is not None and record.state != "ended":
-            await self.registry.put(record.model_copy(update={"state": "ended", "updated_ms": now_ms()}))
+            await self.registry.update(record.model_copy(update={"state": "ended", "updated_ms": now_ms()}),
+                                       when=("live", "stopping"))
         await self._finish(stream.stream_id)
 
     async def _finish_unconnected(self, stream_id: str) -> None:
@@ -338,7 +342,8 @@ class Coordinator:
                 await self.pipeline.handle(MeetingEnded(
                     stream_id=stream_id, instance_id=record.instance_id, product=record.product, cause="stopped",
                     reason=record.stop_reason, detail="stopped while no replica held the stream"))
-            await self.registry.put(record.model_copy(update={"state": "ended", "updated_ms": now_ms()}))
+            await self.registry.update(record.model_copy(update={"state": "ended", "updated_ms": now_ms()}),
+                                       when=("stopping",))
         await self._finish(stream_id)
 
     async def _finish(self, stream_id: str) -> None:

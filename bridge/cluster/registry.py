@@ -33,6 +33,19 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 """
 
+_UPDATE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local state = cjson.decode(raw)['state']
+for i = 3, #ARGV do
+  if state == ARGV[i] then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    return 1
+  end
+end
+return 0
+"""
+
 _PLACE = """
 local best, best_load = nil, nil
 for _, replica in ipairs(ARGV) do
@@ -106,6 +119,7 @@ class Registry:
         self._mark_seen = redis.register_script(_MARK_SEEN)
         self._create = redis.register_script(_CREATE)
         self._place = redis.register_script(_PLACE)
+        self._update = redis.register_script(_UPDATE)
         self.loads_key = f"{prefix}loads"
 
     def inbox(self, replica: str) -> str:
@@ -124,6 +138,12 @@ class Registry:
 
     async def put(self, record: StreamRecord) -> None:
         await _done(self.redis.hset(self.streams_key, record.stream_id, record.model_dump_json()))
+
+    async def update(self, record: StreamRecord, *, when: tuple[StreamState, ...]) -> bool:
+        """Replace a recorded stream only while its state is one of `when`; False (nothing written) when it is
+        in another state or no longer recorded, so a late writer cannot bring back a finished stream."""
+        return bool(await self._update(keys=[self.streams_key],
+                                       args=[record.stream_id, record.model_dump_json(), *when]))
 
     async def ended_recently(self, stream_id: str) -> bool:
         return bool(await self.redis.exists(f"{self.prefix}ended:{stream_id}"))

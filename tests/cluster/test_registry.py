@@ -148,3 +148,16 @@ async def test_heartbeat_sets_the_true_load(registry: Registry) -> None:
     assert await registry.place(["r2", "r1"]) == "r1"  # r1 really holds none, whatever was placed before
     await registry.leave("r2")
     assert await registry.place(["r2"]) == "r2"  # a load forgotten with its replica starts again from 0
+
+
+async def test_update_only_from_the_given_states(registry: Registry) -> None:
+    live = record()
+    assert await registry.create(live)
+    stopping = live.model_copy(update={"state": "stopping", "stop_reason": 1})
+    assert await registry.update(stopping, when=("live",)) is True
+    assert await registry.update(live.model_copy(update={"state": "ended"}), when=("live",)) is False
+    assert await registry.get("s1") == stopping
+    await registry.remove("s1")
+    # A writer that read the record before it was removed cannot bring it back.
+    assert await registry.update(stopping, when=("live", "stopping")) is False
+    assert await registry.get("s1") is None
