@@ -183,3 +183,13 @@ class BridgeSettings(ZoomCredentials):
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError("backoff_cap_s must be >= backoff_base_s")
         return self
+
+    @model_validator(mode="after")
+    def _check_replicas(self) -> BridgeSettings:
+        if self.redis_url:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"redis_url must be a redis://, rediss:// or unix:// URL, got {self.redis_url!r}")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("replicas (redis_url set) need one database they all share: set database_url to "
+                                 "a PostgreSQL URL (postgresql+asyncpg://...); SQLite is for a single process")
+        return self

@@ -51,6 +51,10 @@ def test_defaults_are_zoom_safe() -> None:
     ("ca_bundle", "/nonexistent/ca.pem", "not a readable file"),
     ("webhook_path", "webhook", "webhook_path"),
     ("backoff_cap_s", "0.1", "backoff_cap_s"),
+    ("redis_url", "http://127.0.0.1:6379", "redis_url must be a redis://"),
+    ("redis_url", "redis://127.0.0.1:6379/0", "need one database they all share"),  # with the SQLite default
+    ("lease_ttl_s", "90", "lease_ttl_s"),
+    ("replica_id", "a b", "replica_id"),
 ])
 def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, field: str, value: str, words: str) -> None:
     monkeypatch.setenv(f"BRIDGE_{field.upper()}", value)
