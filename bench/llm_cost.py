@@ -83,16 +83,23 @@ def meetings(with_ami: bool) -> list[Meeting]:
 # -- the two strategies ------------------------------------------------------------------------------------------
 
 
+CUE_GATE_TWEAK = {"RTMSObjectionDetector-zrtms": {"ask_only_on_cue": True}}
+
+
 class LangflowAnswers:
-    def __init__(self, client: httpx.AsyncClient, meeting_id: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, meeting_id: str,
+                 tweaks: dict[str, dict[str, Any]] | None = None) -> None:
         self.client = client
         self.meeting_id = meeting_id
+        self.tweaks = tweaks or {}
         self.runs = 0
         self.failures = 0
         self.run_s = 0.0
 
     async def __call__(self, flow: str, draft: WindowDraft) -> AnyInsights | None:
-        body = {"input_value": draft.payload, "session_id": f"{self.meeting_id}:{flow}"}
+        body: dict[str, Any] = {"input_value": draft.payload, "session_id": f"{self.meeting_id}:{flow}"}
+        if flow == "objection_coach" and self.tweaks:
+            body["tweaks"] = self.tweaks
         start = time.perf_counter()
         self.runs += 1
         try:
@@ -163,7 +170,8 @@ def per_hour(value: float, hours: float) -> float:
 async def measure(meeting: Meeting, lf: httpx.AsyncClient, llm: httpx.AsyncClient,
                   args: argparse.Namespace) -> dict[str, Any]:
     await llm.post("/stats/reset")
-    answers = LangflowAnswers(lf, f"bench-{norm(meeting.name).replace(' ', '-')}")
+    answers = LangflowAnswers(lf, f"bench-{norm(meeting.name).replace(' ', '-')}",
+                              CUE_GATE_TWEAK if args.cue_gate else None)
     started = time.monotonic()
     result = await replay(meeting.transcript, answers, latency_ms=args.latency_ms, meeting_id=answers.meeting_id)
     ours = (await llm.get("/stats")).json()
@@ -284,7 +292,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "settings": {"model_latency_ms": args.latency_ms, "baseline_lines": BASELINE_LINES,
                          "baseline_system_prompt": BASELINE_SYSTEM, "model": "bridge.offline_llm (rule-based)",
                          "our_path": "window engine -> Langflow /api/v1/run (tuned settings) -> offline model",
-                         "model_key": MODEL_KEY},
+                         "model_key": MODEL_KEY, "objection_cue_gate": args.cue_gate},
             "meetings": rows, "targets": lines}
     json_path, md_path = write_results(args.output, data, markdown(m, rows, lines, args))
     print(f"\nwrote {json_path} and {md_path}")
@@ -296,6 +304,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=int, default=800, help="model latency for the delays (default 800)")
     parser.add_argument("--no-ami", dest="ami", action="store_false", help="skip the four AMI meetings")
+    parser.add_argument("--cue-gate", action="store_true",
+                        help="switch the Objection Detector's `ask_only_on_cue` on (a run tweak; default: off, as "
+                             "the bundled flow)")
     parser.add_argument("--output", default="llm_cost", help="results file name in bench/results/")
     args = parser.parse_args()
     return asyncio.run(main_async(args))
