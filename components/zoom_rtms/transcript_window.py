@@ -238,6 +238,17 @@ def render_transcript(window: dict[str, Any], max_context: int = 20, with_times:
     return "\n".join(parts)
 
 
+def _runs_inline(async_name: str) -> Any:
+    """Mark a sync output method as having a coroutine twin, `async_name`, that Langflow awaits on its event loop
+    instead of sending the method to a worker thread (lfx's `delegates_to`; a no-op where lfx lacks it). For output
+    methods that only compute: the thread hop costs more than their work."""
+    try:
+        from lfx.utils.async_helpers import delegates_to
+    except ImportError:
+        return lambda method: method
+    return delegates_to(async_name)
+
+
 class TranscriptWindowComponent(Component):
     display_name = "Transcript Window"
     description = "Reads an rtms-langflow window (JSON) and outputs a speaker-labelled transcript and the window."
@@ -276,12 +287,14 @@ class TranscriptWindowComponent(Component):
         # Parsed per output (cheap) rather than cached, so a reused component instance never serves a stale window.
         return parse_window(self.window_json or "")
 
+    @_runs_inline("_transcript_inline")
     def build_transcript(self) -> Message:
         window = self._window()
         text = render_transcript(window, int(self.max_context or 0), bool(self.with_times))
         self.status = f"window {window['window']['seq']}: {len(window['utterances'])} new utterance(s)"
         return Message(text=text)
 
+    @_runs_inline("_window_inline")
     def build_window(self) -> Data:
         window = self._window()
         self.status = (
@@ -289,3 +302,9 @@ class TranscriptWindowComponent(Component):
             f"{len(window['utterances'])} new, {len(window['context'])} earlier utterance(s)"
         )
         return Data(data=window)
+
+    async def _transcript_inline(self) -> Message:
+        return self.build_transcript()
+
+    async def _window_inline(self) -> Data:
+        return self.build_window()

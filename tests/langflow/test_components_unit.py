@@ -25,6 +25,7 @@ from tests.langflow.meetings import (
     SALES_EXPECTED,
     SALES_PARTICIPANTS,
     T0,
+    Line,
     MeetingRun,
     sample_names,
     sample_run,
@@ -99,7 +100,7 @@ async def test_objection_detector_finds_each_objection_once(chat_model: Any) -> 
         assert quote.lower() in found[category].quote.lower()
         assert found[category].speaker == "Pat Kim" and found[category].at_ms > T0
         assert found[category].suggested_reply
-    assert all(doc.usage and doc.usage.model_calls == 1 for doc in run.insights)
+    assert all(doc.usage is not None and doc.usage.model_calls == 1 for doc in run.insights)  # one call a window
     # The same meeting again, with everything already raised: nothing is repeated.
     again = sales_run("objection_coach", raised=list(run.raised))
     for window in again.windows():
@@ -122,6 +123,126 @@ async def test_objection_detector_playbook_threshold_and_text_mode(chat_model: A
     tools = await od.ObjectionDetectorComponent(window=data, llm=chat_model).detect_objections()
     text = await od.ObjectionDetectorComponent(window=data, llm=chat_model, use_tool_calling=False).detect_objections()
     assert text.data["objections"] == tools.data["objections"] and len(tools.data["objections"]) == 3
+
+
+class RecordingModel:
+    """A LanguageModel double: keeps the window data of each request and answers with the given objections."""
+
+    def __init__(self, objections: list[dict[str, Any]] | None = None) -> None:
+        self.payloads: list[dict[str, Any]] = []
+        self.objections = objections or []
+
+    def bind_tools(self, tools: list[Any], tool_choice: str | None = None) -> RecordingModel:
+        return self
+
+    async def ainvoke(self, messages: list[tuple[str, str]], config: Any = None) -> Any:
+        from langchain_core.messages import AIMessage
+
+        body = re.search(r"<window_data>\n(.*)\n</window_data>", messages[-1][1], re.DOTALL)
+        assert body is not None
+        self.payloads.append(json.loads(body.group(1)))
+        call = {"name": "report_objections", "args": {"objections": self.objections}, "id": "call_1"}
+        usage = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
+        return AIMessage(content="", tool_calls=[call], usage_metadata=usage)
+
+
+def prospect_window(*texts: str, context: int = 0) -> Data:
+    """One window of the prospect's `texts` (after `context` earlier lines of small talk)."""
+    lines = [Line("Sam Rivera", "101", i * 5000, i * 5000 + 4000, f"Small talk number {i}.") for i in range(context)]
+    lines += [Line("Pat Kim", "202", (context + i) * 5000, (context + i) * 5000 + 4000, t) for i, t in enumerate(texts)]
+    run = MeetingRun(
+        lines, flow="objection_coach", participants=SALES_PARTICIPANTS, window_size=len(texts), context_size=context
+    )
+    return window_data(list(run.windows())[-1])
+
+
+async def test_objection_detector_asks_every_window_by_default() -> None:
+    # The cue gate is opt-in: recall first (an objection can be worded with no cue phrase at all).
+    model = RecordingModel()
+    data = prospect_window("Sounds good, let's look at the dashboard.")
+    await od.ObjectionDetectorComponent(window=data, llm=model).detect_objections()
+    assert len(model.payloads) == 1 and len(model.payloads[0]["playbook"]) == len(od.DEFAULT_PLAYBOOK)
+
+
+async def test_objection_detector_without_a_cue_does_not_ask_the_model() -> None:
+    model = RecordingModel()
+    data = prospect_window("Sounds good, let's look at the dashboard.", "We run twelve teams in three offices.")
+    detector = od.ObjectionDetectorComponent(window=data, llm=model, ask_only_on_cue=True)
+    result = (await detector.detect_objections()).data
+    assert model.payloads == []
+    assert result == {"kind": "objections", "objections": [], "errors": [], "usage": None}
+    assert detector.status == "no cue phrase in 2 new utterance(s): model not asked"
+    assert parse_insights(insights_text(data, Data(data=result))).usage is None
+
+
+async def test_objection_detector_sends_only_the_cards_whose_cues_were_heard() -> None:
+    # The model may still answer in a category whose card was not sent: the reply falls back to that card.
+    answer = {
+        "category": "Timing",
+        "quote": "we have to check with my boss first",
+        "utterance_id": "meeting-1-u5",
+        "confidence": 0.8,
+    }
+    model = RecordingModel([answer])
+    data = prospect_window("Honestly the PRICES look steep.", "And we have to check with my boss first.", context=4)
+    detector = od.ObjectionDetectorComponent(window=data, llm=model, ask_only_on_cue=True)
+    result = (await detector.detect_objections()).data
+    [payload] = model.payloads
+    cards = {row["category"]: row for row in od.playbook_rows(od.DEFAULT_PLAYBOOK)}
+    assert payload["playbook"] == [cards["price"], cards["authority"]]
+    assert payload["categories"] == list(cards)
+    # Trimmed: no ids or times the model does not need, three context lines at most.
+    assert payload["meeting"] == {"product": "meeting", "topic": "Test meeting"}
+    assert payload["participants"] == [
+        {"name": "Sam Rivera", "role": "host"},
+        {"name": "Pat Kim", "role": "participant"},
+    ]
+    assert [line["id"] for line in payload["context"]] == ["meeting-1-u1", "meeting-1-u2", "meeting-1-u3"]
+    assert all(set(line) == {"id", "speaker", "role", "text"} for line in payload["context"] + payload["utterances"])
+    [objection] = result["objections"]
+    assert objection["category"] == "timing" and objection["suggested_reply"] == cards["timing"]["response"]
+    assert result["usage"] == {"model_calls": 1, "input_tokens": 100, "output_tokens": 10}
+    assert detector.status == "1 objection(s); asked on cues of price, authority"
+
+
+async def test_objection_detector_general_cues_and_the_switch() -> None:
+    worried = prospect_window("I\u2019m a bit worried about the rollout.")
+    model = RecordingModel()
+    detector = od.ObjectionDetectorComponent(window=worried, llm=model, ask_only_on_cue=True)
+    await detector.detect_objections()
+    assert model.payloads[0]["playbook"] == [] and len(model.payloads[0]["categories"]) == len(od.DEFAULT_PLAYBOOK)
+    assert detector.status == "0 objection(s); asked on cues of no card (general cue)"
+    # Without general cues the same window is not sent; with the switch off every window is, with the whole playbook.
+    quiet = RecordingModel()
+    gated = od.ObjectionDetectorComponent(window=worried, llm=quiet, general_cues="", ask_only_on_cue=True)
+    await gated.detect_objections()
+    assert quiet.payloads == []
+    always = RecordingModel()
+    for data in [worried, prospect_window("We run twelve teams in three offices.")]:
+        detector = od.ObjectionDetectorComponent(window=data, llm=always, general_cues="", ask_only_on_cue=False)
+        assert (await detector.detect_objections()).data["usage"]["model_calls"] == 1
+    assert len(always.payloads) == 2
+    assert all(
+        p["playbook"] == od.playbook_rows(od.DEFAULT_PLAYBOOK) and "categories" not in p for p in always.payloads
+    )
+
+
+@pytest.mark.parametrize(
+    ("cue", "text", "said"),
+    [
+        ("price", "the prices went up", True),
+        ("price", "enterprise plan", False),
+        ("concern", "we are concerned", True),
+        ("SOC 2", "do you have a soc-2 report", True),
+        ("don't think", "i don\u2019t think so", True),
+        ("don't think", "i dont think so", True),
+        ("sign off", "who can sign-off on this", True),
+        ("risk", "asterisk", False),
+        ("", "anything", False),
+    ],
+)
+def test_objection_cues_match_whole_words(cue: str, text: str, said: bool) -> None:
+    assert od._said([cue], [text.lower().replace("\u2019", "'")]) is said
 
 
 # --- Output that does not parse is reported ---------------------------------------------------------------------
