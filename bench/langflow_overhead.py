@@ -1,17 +1,18 @@
 """Langflow's overhead: `POST /api/v1/run/{endpoint}` per flow with an instant model, beside calling that model
-directly, with Langflow as installed (`default`), with settings that cut its work per run (`tuned`), and with the
-warm graph registry able to serve our flows (`warm`), all running at once and measured in turns.
+directly, with Langflow as installed (`default`), with settings that cut its work per run (`tuned`, `fast`), and
+with the component files of an earlier git revision (`before`), all running at once and measured in turns.
 
 A real Langflow 1.13 (`bridge.langflow_process.LangflowProcess`) and the offline model at latency 0
 (`bench.llm_recorder`: `bridge.offline_llm` keeping a copy of each request) run as child processes. Our three flows
-plus a minimal Chat Input -> Chat Output flow are loaded at start-up (`LANGFLOW_LOAD_FLOWS_PATH`); each flow is run
-with real windows cut by the bridge's window engine from the bundled sample meetings, one run at a time (warm-up
-first; the configurations take turns run by run, so a shared machine's load weighs on each alike), and the model is
-then called directly with the very requests Langflow's components sent. Added overhead per flow = flow p50 -
-direct model p50 x model calls per run.
+(built from the component files by `bridge.flows_build.build_flows`, not read from flows/*.json) plus a minimal Chat
+Input -> Chat Output flow are loaded at start-up (`LANGFLOW_LOAD_FLOWS_PATH`); each flow is run with real windows cut
+by the bridge's window engine from the bundled sample meetings, one run at a time (warm-up first; the configurations
+take turns run by run, so a shared machine's load weighs on each alike), and the model is then called directly with
+the very requests Langflow's components sent. Added overhead per flow = flow p50 - direct model p50 x model calls per
+run. Where the time of a run goes: `bench.langflow_profile`.
 
-    uv run --no-sync python -m bench.langflow_overhead                  # default, tuned and warm, 200 runs each
-    uv run --no-sync python -m bench.langflow_overhead --runs 50 --configs tuned
+    uv run --no-sync python -m bench.langflow_overhead                  # default, before, tuned, fast; 200 runs each
+    uv run --no-sync python -m bench.langflow_overhead --runs 50 --configs tuned fast
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -36,7 +39,7 @@ import httpx
 from bench.common import machine, machine_markdown, summary_ms, table, write_results
 from bench.replay import replay
 from bridge.contracts import parse_insights
-from bridge.flows_build import NODE_IDS, build_flows
+from bridge.flows_build import COMPONENT_FILES, NODE_IDS, build_flows
 from bridge.langflow_process import LangflowProcess, free_port
 from bridge.simulator.transcripts import load_transcript, sample_names
 
@@ -65,6 +68,8 @@ class LangflowConfig:
     """Mark the flows' empty text fields `show: false`: Langflow's warm graph registry serves a flow only when no
     field could receive an auto-bound global variable (a visible, empty text field), and ours have several
     (Chat Input's session_id and context_id, ...). Their values stay empty, so runs behave the same."""
+    components_rev: str | None = None
+    """Build the flows from the component files of this git revision (`--before-rev`) instead of the working tree."""
 
 
 CONFIGS = {
@@ -86,6 +91,31 @@ CONFIGS = {
         "transactions, vertex builds, tracing and API-key usage tracking off, warm graph registry on, WARNING "
         "logs; the model URL baked into the loaded flows so runs carry no tweaks."),
 }
+
+
+def ca_directory() -> str | None:
+    """A hashed CA directory for OpenSSL (`capath`): `SSL_CERT_DIR` if set, else OpenSSL's default one."""
+    for candidate in (os.environ.get("SSL_CERT_DIR"), ssl.get_default_verify_paths().openssl_capath,
+                      "/etc/ssl/certs"):
+        if candidate and Path(candidate).is_dir():
+            return candidate
+    return None
+
+
+# httpx builds an SSL context for every client (`httpx._config.create_ssl_context`): from `SSL_CERT_FILE` when set,
+# else `SSL_CERT_DIR`, else certifi's bundle. A file means parsing every CA certificate (~15-45 ms here) per
+# context; a directory is looked up lazily (<1 ms). Langflow builds two such clients (sync and async) for the model
+# node on every run when its base URL is not the provider's own (`provider_httpx_clients`), as in this benchmark.
+FAST_SSL_ENV = {"SSL_CERT_FILE": "", "SSL_CERT_DIR": ca_directory() or ""}
+
+CONFIGS["fast"] = LangflowConfig(
+    "fast", {**CONFIGS["tuned"].env, **FAST_SSL_ENV}, True,
+    "tuned, plus SSL_CERT_FILE unset and SSL_CERT_DIR set to the system's hashed CA directory, so the httpx "
+    "clients Langflow builds for the model on every run load no CA bundle.")
+CONFIGS["before"] = LangflowConfig(
+    "before", CONFIGS["tuned"].env, True,
+    "tuned, with the flows built from the component files of `--before-rev` (the state before the changes "
+    "measured here).", components_rev="HEAD")
 CONFIGS["warm"] = LangflowConfig(
     "warm", CONFIGS["tuned"].env, True,
     "tuned, plus the flows' empty text fields hidden (show: false) so the warm graph registry can serve them.",
@@ -134,9 +164,21 @@ def hide_empty_text_fields(flow: dict[str, Any]) -> int:
     return hidden
 
 
-def flows_dir(into: Path, model_url: str | None, *, hide_fields: bool = False) -> Path:
-    """Our three flows (built from the component sources) plus the minimal one, as files for Langflow to load."""
-    flows = build_flows()
+def components_at(rev: str, into: Path) -> Path:
+    """The component files as they are in git revision `rev` (read with `git show`; nothing in the checkout changes)."""
+    into.mkdir(parents=True, exist_ok=True)
+    for name in COMPONENT_FILES.values():
+        source = subprocess.run(["git", "show", f"{rev}:components/zoom_rtms/{name}"], cwd=ROOT, check=True,
+                                capture_output=True).stdout
+        (into / name).write_bytes(source)
+    return into
+
+
+def flows_dir(into: Path, model_url: str | None, *, hide_fields: bool = False,
+              components_dir: Path | None = None) -> Path:
+    """Our three flows (built from the component sources, or those in `components_dir`) plus the minimal one, as
+    files for Langflow to load."""
+    flows = build_flows(components_dir)
     flows[MINIMAL] = minimal_flow(flows["objection_coach"])
     if hide_fields:
         for flow in flows.values():
@@ -300,8 +342,10 @@ def start_langflow(cfg: LangflowConfig, work: Path, model_url: str) -> LangflowP
     """Spawn Langflow with the flows auto-loaded at start-up (`LANGFLOW_LOAD_FLOWS_PATH`): `push_flows` (PUT
     /api/v1/flows/{id}) is refused by Langflow 1.13 for our fixed uuid5 flow ids ("UUID5 flow IDs are reserved for
     public execution histories"), while the auto-load keeps them."""
+    components = None if cfg.components_rev is None else components_at(cfg.components_rev,
+                                                                        work / f"components-{cfg.name}")
     flows = flows_dir(work / f"flows-{cfg.name}", model_url if cfg.bake_model_url else None,
-                      hide_fields=cfg.hide_empty_text_fields)
+                      hide_fields=cfg.hide_empty_text_fields, components_dir=components)
     lf = LangflowProcess(workdir=work / cfg.name,
                          env_overrides={**BASE_ENV, **cfg.env, "LANGFLOW_LOAD_FLOWS_PATH": str(flows)})
     print(f"== {cfg.name}: starting Langflow ({lf.workdir})", flush=True)
@@ -337,7 +381,9 @@ async def measure(configs: list[LangflowConfig], work: Path, model_url: str, llm
                       f"p50 {row['overhead_p50_ms']} ms; failures {row['failures']}, bad answers "
                       f"{row['bad_answers']}", flush=True)
         return [{"config": cfg.name, "note": cfg.note, "env": cfg.env, "model_url_as_tweak": not cfg.bake_model_url,
-                 "empty_text_fields_hidden": cfg.hide_empty_text_fields, "startup_s": round(lf.startup_s, 1),
+                 "empty_text_fields_hidden": cfg.hide_empty_text_fields,
+                 "components": f"git {cfg.components_rev}" if cfg.components_rev else "working tree",
+                 "startup_s": round(lf.startup_s, 1),
                  "langflow_rss_mb": _tree_rss(lf.pid), "flows": rows[cfg.name]}
                 for cfg, lf in zip(configs, servers, strict=True)]
 
@@ -383,8 +429,8 @@ def markdown(m: dict[str, Any], configs: list[dict[str, Any]], lines: list[str],
             row += [r["run"]["p50_ms"], r["run"]["p95_ms"], r["overhead_p50_ms"]]
             direct, calls = r["direct_model"]["p50_ms"], r["model_calls_per_run"]
         rows.append([*row, direct, calls])
-    notes = "\n".join(f"- `{c['config']}`: {c['note']} Start-up {c['startup_s']} s, RSS {c['langflow_rss_mb']} MB."
-                      for c in configs)
+    notes = "\n".join(f"- `{c['config']}`: {c['note']} Components: {c['components']}. Start-up {c['startup_s']} s, "
+                      f"RSS {c['langflow_rss_mb']} MB." for c in configs)
     return ("# Langflow's overhead\n\n" + machine_markdown(m)
             + f"\n{runs} runs per flow and configuration after warm-up, one at a time, the configurations in turns."
             "\n\n" + table(headers, rows) + "\n" + notes + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
@@ -419,11 +465,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200,
                         help="measured runs per flow and configuration (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="runs per flow before measuring (default 20)")
-    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["default", "tuned", "warm"],
-                        help="Langflow configurations, measured side by side in turns (default: all three)")
+    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS),
+                        default=["default", "before", "tuned", "fast"],
+                        help="Langflow configurations, measured side by side in turns (default: default before "
+                        "tuned fast)")
+    parser.add_argument("--before-rev", default="HEAD",
+                        help="git revision whose component files the `before` configuration runs (default HEAD)")
     parser.add_argument("--keep", action="store_true", help="keep the Langflow work directories (logs)")
     parser.add_argument("--output", default="langflow_overhead", help="results file name in bench/results/")
     args = parser.parse_args()
+    rev = subprocess.run(["git", "rev-parse", "--short", args.before_rev], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    CONFIGS["before"] = dataclasses.replace(CONFIGS["before"], components_rev=rev)
     return asyncio.run(main_async(args))
 
 
