@@ -152,17 +152,23 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         if coordinator is not None:
             return await _clustered(coordinator, event, body, keys, replay_key, now)
         if any(seen.seen(key, now) for key in keys):
-            seen.add(replay_key, now, 2 * window)
-            log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
-            return outcome("duplicate", 200, {"status": "duplicate"})
+            return duplicate(event, replay_key, now)
 
         result = manager.handle(event)
         if result == "not_accepting":
             # Shutting down: let Zoom re-deliver (to this bridge once restarted, or to another one).
             return outcome(result, 503, {"error": "shutting down"})
-        seen.add(replay_key, now, 2 * window)
         for key in keys:
             seen.add(key, now, settings.webhook_dedupe_ttl_s)
+        return acted(event, result, replay_key, now)
+
+    def duplicate(event: WebhookEvent, replay_key: str, now: float) -> JSONResponse:
+        seen.add(replay_key, now, 2 * window)
+        log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
+        return outcome("duplicate", 200, {"status": "duplicate"})
+
+    def acted(event: WebhookEvent, result: str, replay_key: str, now: float) -> JSONResponse:
+        seen.add(replay_key, now, 2 * window)
         log.info("webhook", extra={"event": event.event, "outcome": result,
                                    "stream_id": getattr(event, "rtms_stream_id", None)})
         return outcome(result, 200, {"status": result})
@@ -171,9 +177,7 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
                          replay_key: str, now: float) -> Response:
         try:
             if not await coordinator.first_delivery(keys, settings.webhook_dedupe_ttl_s):
-                seen.add(replay_key, now, 2 * window)
-                log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
-                return outcome("duplicate", 200, {"status": "duplicate"})
+                return duplicate(event, replay_key, now)
             try:
                 result = await coordinator.handle(event, body)
             except BaseException:
@@ -182,9 +186,6 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         except (RedisError, OSError) as exc:
             log.error("webhook not taken: Redis unavailable", extra={"event": event.event, "error": str(exc)})
             return outcome("redis_unavailable", 503, {"error": "coordination store unavailable, retry later"})
-        seen.add(replay_key, now, 2 * window)
-        log.info("webhook", extra={"event": event.event, "outcome": result,
-                                   "stream_id": getattr(event, "rtms_stream_id", None)})
-        return outcome(result, 200, {"status": result})
+        return acted(event, result, replay_key, now)
 
     return router
