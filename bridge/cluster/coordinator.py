@@ -97,6 +97,7 @@ class Coordinator:
         self.registry = Registry(redis, prefix=settings.redis_prefix)
         self.metrics = ClusterMetrics(metrics)
         self.held: dict[str, Held] = {}
+        self.metrics.held.set_function(lambda: len(self.held))
         self.draining = False
         self._claiming: set[str] = set()
         self._orphan_since: dict[str, float] = {}
@@ -273,7 +274,6 @@ class Coordinator:
             self.held[stream_id] = Held(lease, now_ms())
             self._orphan_since.pop(stream_id, None)
             self.metrics.claims.inc()
-            self.metrics.held.set(len(self.held))
             takeover = lease.token > 1
             if self.pipeline is not None:
                 try:
@@ -306,7 +306,6 @@ class Coordinator:
 
     async def _let_go(self, stream_id: str) -> None:
         held = self.held.pop(stream_id, None)
-        self.metrics.held.set(len(self.held))
         if held is not None:
             with contextlib.suppress(RedisError):
                 await self.leases.release(held.lease)
@@ -366,7 +365,6 @@ class Coordinator:
     async def _stand_down(self, stream_id: str) -> None:
         """This replica no longer holds the lease: close the sockets, write nothing more for the stream."""
         held = self.held.pop(stream_id, None)
-        self.metrics.held.set(len(self.held))
         if held is None:
             return
         self.metrics.lost.inc()
@@ -388,7 +386,6 @@ class Coordinator:
                 await self.pipeline.release(stream_id, fenced=False, timeout_s=limit_s)
         finally:
             self.held.pop(stream_id, None)
-            self.metrics.held.set(len(self.held))
             with contextlib.suppress(RedisError):
                 await self.leases.release(held.lease)
                 await self.registry.announce_orphan(stream_id)
