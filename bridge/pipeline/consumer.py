@@ -121,13 +121,18 @@ class Pipeline:
             self._tick_task = asyncio.create_task(self._ticker(), name="pipeline-tick")
         return resent
 
-    def _resend_all(self, unfinished: list[WindowRecord]) -> int:
+    def _in_order(self, unfinished: list[WindowRecord]) -> dict[tuple[str, str], list[WindowRecord]]:
+        """Unfinished windows per (stream, flow), in seq order (each group is sent one after another); counted."""
         groups: dict[tuple[str, str], list[WindowRecord]] = {}
-        for record in unfinished:
+        for record in sorted(unfinished, key=lambda r: r.seq):
             groups.setdefault((record.stream_id, record.flow), []).append(record)
-        for (stream_id, flow), records in groups.items():
-            records.sort(key=lambda r: r.seq)
+        for (_, flow), records in groups.items():
             self.metrics.windows_resent.labels(flow=flow).inc(len(records))
+        return groups
+
+    def _resend_all(self, unfinished: list[WindowRecord]) -> int:
+        groups = self._in_order(unfinished)
+        for (stream_id, flow), records in groups.items():
             self._spawn(stream_id, self._resend(stream_id, flow, records), f"resend-{flow}")
         if unfinished:
             log.info("resending unfinished windows", extra={"windows": len(unfinished), "groups": len(groups)})
@@ -152,12 +157,8 @@ class Pipeline:
         if self.runner is None:
             return 0
         meeting = await self._load_meeting(stream_id, instance_id, product, None, catch_up=False)
-        groups: dict[str, list[WindowRecord]] = {}
-        for record in await self.store.unfinished_windows(stream_id):
-            groups.setdefault(record.flow, []).append(record)
-        for flow_name, records in groups.items():
-            records.sort(key=lambda r: r.seq)
-            self.metrics.windows_resent.labels(flow=flow_name).inc(len(records))
+        groups = self._in_order(await self.store.unfinished_windows(stream_id))
+        for (_, flow_name), records in groups.items():
             windower = meeting.windowers.get(flow_name)
             if windower is None:
                 self._spawn(stream_id, self._resend(stream_id, flow_name, records), f"resend-{flow_name}")
@@ -441,25 +442,26 @@ class Pipeline:
         meeting.ended = True
         now = self.clock()
         if event.cause == "handoff":  # another replica goes on with the meeting: keep what waits for it
-            for windower in meeting.windowers.values():
-                draft = windower.flush(now)
-                windower.ended = True
-                if draft is not None:
-                    await self._store_window(meeting, draft)
+            await self._store_waiting(meeting, now)
             self._forget_if_done(meeting)
             return
         await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause,
                                             fence=self.fences.get(event.stream_id))
         self._publish(event.stream_id, "meeting", {"status": "ended", "end_cause": event.cause})
-        for windower in meeting.windowers.values():
-            if event.cause == "shutdown":  # the meeting may go on: keep what waits for the next process
-                draft = windower.flush(now)
-                windower.ended = True
-                if draft is not None:
-                    await self._store_window(meeting, draft)
-            else:
+        if event.cause == "shutdown":  # the meeting may go on: keep what waits for the next process
+            await self._store_waiting(meeting, now)
+        else:
+            for windower in meeting.windowers.values():
                 await self._launch(meeting, windower, windower.end(now))
         self._forget_if_done(meeting)
+
+    async def _store_waiting(self, meeting: _Meeting, now: int) -> None:
+        """Cut what waits in each flow into a stored window for whoever sends it next; no new window after."""
+        for windower in meeting.windowers.values():
+            draft = windower.flush(now)
+            windower.ended = True
+            if draft is not None:
+                await self._store_window(meeting, draft)
 
     def _forget_if_done(self, meeting: _Meeting) -> None:
         idle = all(not w.busy for w in meeting.windowers.values())
