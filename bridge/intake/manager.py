@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bridge.intake.dispatch import EventDispatcher
-from bridge.intake.events import MeetingEnded, MeetingEventConsumer, StreamRevoked
+from bridge.intake.events import EndCause, MeetingEnded, MeetingEventConsumer, StreamRevoked
 from bridge.intake.metrics import IntakeMetrics
 from bridge.intake.reconnect import Backoff
 from bridge.intake.ssrf import RefusedUrl, UrlGuard
@@ -200,13 +200,7 @@ class StreamManager:
         stream = self.streams.get(stream_id)
         if stream is None or stream.task is None:
             return False
-        timeout = self.settings.shutdown_timeout_s if limit_s is None else limit_s
-        stream.stop("handoff")
-        _, pending = await asyncio.wait({stream.task}, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(stream.task, return_exceptions=True)
-        await stream.dispatcher.wait(timeout)
+        await self._stop([stream], "handoff", self.settings.shutdown_timeout_s if limit_s is None else limit_s)
         return True
 
     def allowed(self, urls: tuple[str, ...], stream_id: str) -> tuple[str, ...]:
@@ -310,20 +304,25 @@ class StreamManager:
         ended = self._ended.get(stream_id)
         return ended.stream if ended is not None else None
 
+    async def _stop(self, streams: list[RtmsStream], cause: EndCause, limit_s: float) -> None:
+        """Stop `streams` (sockets closed with code 1000), cancel those still running after `limit_s`, and let their
+        consumers get what is queued."""
+        for stream in streams:
+            stream.stop(cause)
+        tasks: list[asyncio.Task[MeetingEnded]] = [s.task for s in streams if s.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=limit_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(s.dispatcher.wait(limit_s) for s in streams), return_exceptions=True)
+
     async def shutdown(self, limit_s: float | None = None) -> None:
         """Stop accepting, close every stream cleanly (close code 1000), deliver what is queued, leave no task."""
         self.accepting = False
         timeout = self.settings.shutdown_timeout_s if limit_s is None else limit_s
         streams = list(self.streams.values())
-        for stream in streams:
-            stream.stop("shutdown")
-        tasks: list[asyncio.Task[MeetingEnded]] = [s.task for s in streams if s.task is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*(s.dispatcher.wait(timeout) for s in streams), return_exceptions=True)
+        await self._stop(streams, "shutdown", timeout)
         if self._tasks:
             _, pending_hooks = await asyncio.wait(set(self._tasks), timeout=timeout)
             for hook_task in pending_hooks:
