@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -9,13 +10,24 @@ import platform
 import resource
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_main(main: Coroutine[Any, Any, int]) -> int:
+    """Run a benchmark's main coroutine on uvloop when it is installed (the loop uvicorn picks for the bridge),
+    else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def machine() -> dict[str, Any]:

@@ -44,6 +44,7 @@ from bench.common import (
     machine,
     machine_markdown,
     raise_nofile,
+    run_main,
     table,
     write_results,
 )
@@ -410,12 +411,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="run the bridge under cProfile (slower; .prof files)")
     parser.add_argument("--output", default="intake_scale", help="results file name in bench/results/")
     args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main_async(args))
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main_async(args))
+    return run_main(main_async(args))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ from bench.common import (
     machine,
     machine_markdown,
     raise_nofile,
+    run_main,
     summary_ms,
     table,
     write_results,
@@ -627,12 +628,7 @@ def main() -> int:
         parser.error(f"--kill-at must leave 10 s of steady state after the {ramp:g} s ramp")
     if args.kill_at + 3 * max(args.lease_ttl) + 20 > args.duration:
         parser.error("--duration must outlast the kill by 3 lease TTLs + 20 s (the takeover happens mid-meeting)")
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main_async(args))
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main_async(args))
+    return run_main(main_async(args))
 
 
 if __name__ == "__main__":

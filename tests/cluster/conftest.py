@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from bridge.cluster.leases import Leases
 from bridge.cluster.registry import Registry
+from tests.cluster.replicas import delete_prefixed
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 
@@ -36,9 +37,7 @@ async def redis(prefix: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-            if keys:
-                await client.delete(*keys)
+            await delete_prefixed(client, prefix)
         finally:
             await client.aclose()
 

@@ -149,6 +149,13 @@ class ReplicaSet:
             await redis.aclose()
 
 
+async def delete_prefixed(redis: Redis, prefix: str) -> None:
+    """Delete every key under `prefix` (a test's or a replica set's own keys)."""
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=500)]
+    if keys:
+        await redis.delete(*keys)
+
+
 def bridge_env(**settings: str) -> dict[str, str]:
     """The environment of a replica: this interpreter's PATH and HOME, nothing else inherited."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE")}
@@ -175,9 +182,7 @@ async def replica_set(workdir: Path, env: dict[str, str]) -> AsyncIterator[Repli
         replicas.stop_all()
         redis = Redis.from_url(REDIS_URL, decode_responses=True)
         try:
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=500)]
-            if keys:
-                await redis.delete(*keys)
+            await delete_prefixed(redis, prefix)
         finally:
             await redis.aclose()
         admin = await asyncpg.connect(PG_ADMIN)
