@@ -121,6 +121,11 @@ async def idle(*replicas: Replica) -> None:
         assert await r.pipeline.wait_idle(WAIT_S), f"{r.name} still sending"
 
 
+async def host_and_guest_join(r: Replica, m: Meeting) -> None:
+    await r.pipeline.handle(m.joined(*HOST))
+    await r.pipeline.handle(m.joined(*GUEST))
+
+
 async def play(r: Replica, m: Meeting, script: list[tuple[tuple[str, str], str]], *, settle: bool = True) -> None:
     """Lines one by one; with `settle`, each window a line makes due is answered before the next line comes."""
     for who, text in script:
@@ -170,8 +175,7 @@ async def test_a_line_sent_twice_is_stored_and_windowed_once(tmp_path: Path) -> 
         a = await c.replica("a")
         await a.adopt(1)
         m = Meeting(STREAM)
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         played: list[Utterance] = []
         for index, (who, text) in enumerate(SCRIPT):
             event = m.line(who[0], who[1], text)
@@ -205,8 +209,7 @@ async def test_handover_keeps_the_meeting_live_and_the_next_holder_goes_on(tmp_p
         a, b = await c.replica("a"), await c.replica("b")
         m = Meeting(STREAM)
         assert await a.adopt(1) == 0
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:3])
         await a.hand_over(m)
 
@@ -248,8 +251,7 @@ async def test_handover_while_a_run_is_out_leaves_it_to_the_next_holder(tmp_path
         a, b = await c.replica("a"), await c.replica("b")
         m = Meeting(STREAM)
         await a.adopt(1)
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:4], settle=False)
         await asyncio.sleep(0.2)
         assert a.pipeline.sending > 0
@@ -282,8 +284,7 @@ async def test_lines_a_killed_holder_never_windowed_are_caught_up(tmp_path: Path
         a, b = await c.replica("a"), await c.replica("b")
         m = Meeting(STREAM)
         await a.adopt(1)
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         await play(a, m, SCRIPT)
         by_a = await a.store.windows(STREAM)
         assert {w.status for w in by_a} == {"done"}
@@ -313,8 +314,7 @@ async def test_a_holder_killed_mid_run_is_resent_and_caught_up(tmp_path: Path) -
         a, b = await c.replica("a"), await c.replica("b")
         m = Meeting(STREAM)
         await a.adopt(1)
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:3])
         fake.delay_s = 1.0  # from here Langflow is slow: A dies while runs are out
         await play(a, m, SCRIPT[3:], settle=False)
@@ -345,8 +345,7 @@ async def test_a_holder_that_lost_its_lease_writes_nothing(tmp_path: Path) -> No
         a, b = await c.replica("a"), await c.replica("b")
         m = Meeting(STREAM)
         await a.adopt(1)
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:3])
         assert STREAM in a.pipeline.meetings and a.pipeline.fences[STREAM] == 1
 
@@ -435,8 +434,7 @@ async def test_after_a_handover_the_summary_is_the_last_windows(tmp_path: Path) 
         a, b = await c.replica("a"), await c.replica("b")
         m = Meeting(STREAM)
         await a.adopt(1)
-        await a.pipeline.handle(m.joined(*HOST))
-        await a.pipeline.handle(m.joined(*GUEST))
+        await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:2])
         await a.hand_over(m)  # the summary flow's lines 1-2 are left as a pending window
         fake.slow[("meeting_summary", 0)] = 0.8  # its resend answers after B's next summary window
