@@ -12,6 +12,8 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     upsert_meeting(stream_id, *, instance_id, product, topic=None, started_at_ms=None) -> None   # new: "live"
     set_meeting_status(stream_id, "live"|"reconnecting"|"ended", *, ended_at_ms=None, end_cause=None, fence=None)
     upsert_participant(stream_id, user_id, name, role=None, *, joined_at_ms=None, left_at_ms=None, fence=None)
+    save_join_spec(stream_id, *, instance_id, product, server_urls, id_key) -> None   # what rtms_started said
+    join_spec(stream_id) -> JoinSpec | None ; unfinished_meetings() -> list[JoinSpec]  # live/reconnecting ones
     delete_stream(stream_id) -> int                       # stop reason 8: every row of the stream, all tables
     # transcript
     claim_stream(stream_id, fence, *, instance_id, product) -> bool   # a replica's lease token; False: a newer one
@@ -43,6 +45,7 @@ from bridge.store.records import (
     FlowFigures,
     InsightItem,
     InsightRecord,
+    JoinSpec,
     LineRecord,
     MeetingFigures,
     MeetingRecord,
@@ -59,6 +62,7 @@ __all__ = [
     "FlowFigures",
     "InsightItem",
     "InsightRecord",
+    "JoinSpec",
     "LineRecord",
     "MeetingFigures",
     "MeetingRecord",

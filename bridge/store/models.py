@@ -32,6 +32,9 @@ class Meeting(Base):
     end_cause: Mapped[str | None] = mapped_column(String)
     fence: Mapped[int] = mapped_column(BigInteger, server_default="0")
     """The highest lease token a replica claimed the stream with; writes under a lower one are refused."""
+    server_urls: Mapped[str | None] = mapped_column(Text)
+    """The join spec (JSON list of the signaling URLs the webhook gave), so a restarted bridge can dial again."""
+    id_key: Mapped[str | None] = mapped_column(String)
     created_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
 

@@ -25,8 +25,8 @@ UNFINISHED: Final[tuple[str, ...]] = ("pending", "in_flight", "failed")
 
 __all__ = [
     "MEETING_STATUSES", "PARTICIPANT_ROLES", "PRODUCTS", "UNFINISHED", "WINDOW_STATUSES", "FlowFigures", "InsightItem",
-    "InsightRecord", "LineRecord", "MeetingFigures", "MeetingRecord", "MeetingStatus", "NewWindow", "ParticipantRecord",
-    "ParticipantRole", "Product", "TicketRecord", "Usage", "WindowRecord", "WindowStatus",
+    "InsightRecord", "JoinSpec", "LineRecord", "MeetingFigures", "MeetingRecord", "MeetingStatus", "NewWindow",
+    "ParticipantRecord", "ParticipantRole", "Product", "TicketRecord", "Usage", "WindowRecord", "WindowStatus",
 ]
 
 EpochMs = Annotated[int, Field(ge=0)]
@@ -55,6 +55,19 @@ class LineRecord(_Record):
 
     def __repr__(self) -> str:  # transcripts are private: keep text out of accidental logs
         return f"LineRecord(seq={self.seq}, user_id={self.user_id!r}, chars={len(self.text)})"
+
+
+class JoinSpec(_Record):
+    """What a `*.rtms_started` webhook said about a stream, kept so another process can dial it again; with the
+    meeting's status and fence (the last lease token it was claimed under) as stored."""
+
+    stream_id: str
+    instance_id: str
+    product: Product
+    server_urls: tuple[str, ...]
+    id_key: str = "meeting_uuid"
+    status: MeetingStatus = "live"
+    fence: int = 0
 
 
 class NewWindow(_Record):

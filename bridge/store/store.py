@@ -37,6 +37,7 @@ from bridge.store.records import (
     FlowFigures,
     InsightItem,
     InsightRecord,
+    JoinSpec,
     LineRecord,
     MeetingFigures,
     MeetingRecord,
@@ -273,6 +274,40 @@ class Store:
             deleted += len(result.all())
         log.info("stream deleted", extra={"stream_id": stream_id, "rows": deleted})
         return deleted
+
+    # join specs (a restarted bridge dials its live streams again) ---------------------------------------------
+
+    async def save_join_spec(self, stream_id: str, *, instance_id: str, product: str, server_urls: Sequence[str],
+                             id_key: str = "meeting_uuid") -> None:
+        """Keep what the `*.rtms_started` webhook said (creating the meeting, status "live", when new); a fail-over
+        replaces the URLs. The meeting's status is left alone."""
+        if not stream_id:
+            raise ValueError("stream_id is empty")
+        _check("product", product, PRODUCTS)
+        now = self._clock()
+        urls = _dumps(list(server_urls))
+        stmt = self._insert(Meeting).values(
+            stream_id=stream_id, instance_id=instance_id, product=product, status="live", server_urls=urls,
+            id_key=id_key, created_at_ms=now, updated_at_ms=now)
+        stmt = stmt.on_conflict_do_update(index_elements=[Meeting.stream_id], set_={
+            "server_urls": urls, "id_key": id_key, "updated_at_ms": now})
+        async with self._write() as session:
+            await session.execute(stmt)
+
+    async def join_spec(self, stream_id: str) -> JoinSpec | None:
+        """The stream's join spec and status; None when the meeting is unknown. `server_urls` is empty when no
+        webhook's URLs were kept (a meeting stored before revision 0003, or written by another path)."""
+        async with self._read() as session:
+            row = await session.get(Meeting, stream_id)
+            return None if row is None else _join_spec(row)
+
+    async def unfinished_meetings(self) -> list[JoinSpec]:
+        """Meetings the store says are not over ("live" or "reconnecting"): what a starting bridge must resume or
+        end. Oldest first."""
+        async with self._read() as session:
+            rows = (await session.scalars(select(Meeting).where(Meeting.status.in_(("live", "reconnecting")))
+                                          .order_by(Meeting.created_at_ms))).all()
+            return [_join_spec(row) for row in rows]
 
     # transcript ------------------------------------------------------------------------------------------------
 
@@ -605,6 +640,19 @@ class Store:
 
 
 # ORM row -> record ---------------------------------------------------------------------------------------------
+
+
+def _join_spec(row: Meeting) -> JoinSpec:
+    urls: list[str] = []
+    if row.server_urls:
+        try:
+            loaded = json.loads(row.server_urls)
+            urls = [str(u) for u in loaded] if isinstance(loaded, list) else []
+        except ValueError:
+            log.error("stored server_urls unreadable", extra={"stream_id": row.stream_id})
+    return JoinSpec(stream_id=row.stream_id, instance_id=row.instance_id, product=row.product,
+                    server_urls=tuple(urls), id_key=row.id_key or "meeting_uuid", status=row.status,
+                    fence=row.fence)
 
 
 def _flow_figures(rows: list[Any]) -> FlowFigures:
