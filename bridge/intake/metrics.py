@@ -36,6 +36,12 @@ class IntakeMetrics:
             registry=r)
         self.consumer_errors = Counter(
             "rtms_consumer_errors", "Exceptions raised by the event consumer.", registry=r)
+        self.events_lost = Counter(
+            "rtms_consumer_events_lost", "Events given up after the consumer kept failing on them (logged at ERROR).",
+            ["type"], registry=r)
+        self.store_errors = Counter(
+            "rtms_store_errors", "Store writes of the intake that failed (logged), by what was written.", ["what"],
+            registry=r)
         self.queue_full = Counter(
             "rtms_consumer_queue_full", "Times a stream's event queue was full and its reader had to wait.",
             registry=r)

@@ -3,13 +3,19 @@
 The four scenarios of rtms-protocol.md section 11: (1) fail-over, a new `*.rtms_started` for a live stream, redo
 everything at once on the new URL; (2) the signaling socket is lost, redo signaling and media within Zoom's
 signaling window (60 s); (3) one media socket is lost, redo that socket within the media window (65 s); (4) the
-stream is terminated (stream state 4 or `*.rtms_stopped`): never reconnect. Backoff starts at 3 s and doubles up to
-30 s (configurable, so tests run fast), and never reaches past the window.
+stream is terminated (stream state 4 or `*.rtms_stopped`): never reconnect.
+
+The one reconnect loop (`RtmsStream.run` for signaling, `_media_loop` for one media socket) waits `next_delay`
+between attempts: full jitter, uniform in [0, min(cap, base * 2**attempt)] (base 3 s, cap 30 s, configurable), so
+thousands of streams cut by one Zoom fail-over do not redial in lockstep. Worst case, in one place: a lost stream
+is redialled until `window_s` after the loss (60 s signaling, 65 s media) and then ended (`gave_up`); no wait
+reaches past the window, and each attempt is bounded by `connect_timeout_s`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bridge.intake.ssrf import RefusedUrl
@@ -27,10 +33,15 @@ class Scenario(StrEnum):
 class Backoff:
     base_s: float = 3.0
     cap_s: float = 30.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait before attempt number `attempt` (0-based): base, 2 base, 4 base ... capped."""
+        return float(min(self.cap_s, self.base_s * 2.0 ** min(attempt, 32)))
 
     def delay(self, attempt: int) -> float:
-        """Delay before attempt number `attempt` (0-based): base, 2 base, 4 base ... capped."""
-        return float(min(self.cap_s, self.base_s * 2.0 ** min(attempt, 32)))
+        """Full jitter: uniform in [0, ceiling(attempt)]."""
+        return self.rng.uniform(0.0, self.ceiling(attempt))
 
 
 def is_permanent(error: BaseException, *, was_connected: bool = False) -> bool:

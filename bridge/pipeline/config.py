@@ -1,7 +1,8 @@
 """The flows configuration: which Langflow flows run for each meeting, on which triggers, with which tweaks.
 
-A TOML file (the bundled `flows.toml`, or `BRIDGE_FLOWS_CONFIG`) with a `[runner]` table (retries, circuit
-breaker), `[defaults]` and one `[flows.<endpoint_name>]` table per flow, so adding a flow is a configuration change.
+A TOML file (the bundled `flows.toml`, or `BRIDGE_FLOWS_CONFIG`) with a `[runner]` table (the window send loop,
+circuit breaker), `[defaults]` and one `[flows.<endpoint_name>]` table per flow, so adding a flow is a
+configuration change.
 Every error names the file, the flow and the key (`flows.toml: flow 'objection_coach': triggers.turn.min_chars:
 ...`), because a typo here would otherwise silently run nothing.
 """
@@ -67,11 +68,13 @@ class Triggers(_Strict):
 
 class RunnerConfig(_Strict):
     retries: int = Field(default=3, ge=1, le=20)
+    """No longer used (a warning says so when set): `window_attempts` and `window_deadline_s` bound every send."""
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_cap_s: float = Field(default=8.0, gt=0)
     breaker_failures: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=30.0, gt=0)
     window_attempts: int = Field(default=20, ge=1, le=1000)
+    window_deadline_s: float = Field(default=600.0, gt=0)
     tick_s: float = Field(default=1.0, gt=0)
 
 

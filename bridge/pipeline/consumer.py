@@ -6,13 +6,14 @@ Per event (in order per stream, from the intake's worker):
   flow's `FlowWindower`;
 * a window that comes due is stored (status `pending`, with the exact JSON to send) before it is sent; its send
   runs in a task of its own: one run at a time per meeting and flow (the windower's single flight), at most
-  `max_concurrent_runs` at once overall (a semaphore), each send retried by the runner and, while Langflow is
-  down, sent again after the circuit breaker's pause, up to `window_attempts` sends;
+  `max_concurrent_runs` at once overall (a semaphore), in one retry loop (`_send`: jittered backoff, the
+  circuit breaker's pause, at most `window_attempts` sends within `window_deadline_s`, then marked `failed`);
 * the answer is stored, deduplicated by the store (objections and summary as insights, tickets as tickets),
   published (`insight`, `summary`, `ticket`) and folded into the flow's next window;
 * at the meeting's end each flow gets its final window; when the bridge stops (`shutdown`) what is waiting is cut
-  into stored windows instead, and windows in flight stay `in_flight`: `start()` of the next process sends every
-  unfinished window again, per meeting and flow in order;
+  into stored windows instead, windows in flight stay `in_flight` and the meeting stays live: the next process
+  resumes it (`adopt`, see `bridge.cluster.solo`) and sends every unfinished window again, per meeting and flow
+  in order;
 * `StreamRevoked` (stop reason 8) cancels the stream's runs and deletes all it stored.
 
 Replicas (`bridge.cluster`): a replica that takes a stream over `adopt`s it with its lease token, which its line,
@@ -193,10 +194,18 @@ class Pipeline:
         if meeting is not None and not fenced:
             now = self.clock()
             for windower in meeting.windowers.values():
-                with contextlib.suppress(Exception):
+                try:
                     draft = windower.flush(now)
                     if draft is not None:
                         await self._store_window(meeting, draft)
+                except Fenced:
+                    break  # another replica holds the stream now: what waits here is no longer ours to store
+                except Exception:
+                    # Its lines are stored; no window covers them, so the next holder windows them again
+                    # (`_catch_up`). Nothing is lost, but say so.
+                    self.metrics.handler_errors.labels(stage="handoff").inc()
+                    log.exception("could not store a waiting window at handoff; the next holder windows its "
+                                  "lines from the store", extra={"stream_id": stream_id, "flow": windower.flow.name})
                 windower.ended = True
         tasks = list(self._tasks.get(stream_id, ()))
         if tasks and not fenced:
@@ -441,18 +450,17 @@ class Pipeline:
             return
         meeting.ended = True
         now = self.clock()
-        if event.cause == "handoff":  # another replica goes on with the meeting: keep what waits for it
+        if event.cause in ("handoff", "shutdown"):
+            # The meeting goes on: at another replica (handoff) or at the next process (shutdown), which resumes
+            # it from the store. Keep what waits for it; the meeting stays live.
             await self._store_waiting(meeting, now)
             self._forget_if_done(meeting)
             return
         await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause,
                                             fence=self.fences.get(event.stream_id))
         self._publish(event.stream_id, "meeting", {"status": "ended", "end_cause": event.cause})
-        if event.cause == "shutdown":  # the meeting may go on: keep what waits for the next process
-            await self._store_waiting(meeting, now)
-        else:
-            for windower in meeting.windowers.values():
-                await self._launch(meeting, windower, windower.end(now))
+        for windower in meeting.windowers.values():
+            await self._launch(meeting, windower, windower.end(now))
         self._forget_if_done(meeting)
 
     async def _store_waiting(self, meeting: _Meeting, now: int) -> None:
@@ -550,18 +558,23 @@ class Pipeline:
             await self._send(record, flow, None)
 
     async def _send(self, record: WindowRecord, flow: FlowConfig, draft: WindowDraft | None) -> RunResult | None:
-        """Send one stored window until it is answered, fails for good, or runs out of sends. Waiting for an open
-        circuit breaker does not use up sends; the whole is bounded in time."""
+        """The one retry loop for a window: send it until it is answered, fails for good, or runs out.
+
+        Worst case, in one place: `window_attempts` sends or `window_deadline_s` after this call, whichever comes
+        first (the runner itself never retries). Each send is limited by the flow's `timeout_s` and by the time
+        left; between failed sends a full-jitter pause (`runner.backoff`), at least until the circuit breaker lets
+        a trial through; waiting for an open breaker costs time, not sends. A window given up is marked `failed`
+        (counted, logged) and sent again by the next start."""
         assert self.runner is not None
         runner = self.runner
-        sends_allowed = self.config.runner.window_attempts
+        attempts_allowed = self.config.runner.window_attempts
         tweaks = self.config.tweaks_for(flow.name, self.extra_tweaks)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + sends_allowed * (self.config.runner.breaker_reset_s + flow.timeout_s)
+        deadline = loop.time() + self.config.runner.window_deadline_s
         sends = 0
-        while sends < sends_allowed and loop.time() < deadline:
+        while sends < attempts_allowed and (left := deadline - loop.time()) > 0:
             if not runner.breaker.ready():
-                await asyncio.sleep(max(0.25, runner.breaker.retry_in()) + runner.rng.uniform(0, 0.25))
+                await asyncio.sleep(min(left, max(0.25, runner.breaker.retry_in()) + runner.rng.uniform(0, 0.25)))
                 continue
             self.metrics.runs_waiting.inc()
             try:
@@ -573,15 +586,16 @@ class Pipeline:
                 self.metrics.runs_in_flight.inc()
                 record = await self.store.mark_window(record.id, "in_flight")
                 self._publish_window(record)
+                timeout_s = max(0.05, min(flow.timeout_s, deadline - loop.time()))
                 try:
                     result = await runner.run(flow.name, record.payload, stream_id=record.stream_id,
-                                              timeout_s=flow.timeout_s, tweaks=tweaks)
+                                              timeout_s=timeout_s, tweaks=tweaks)
                 except CircuitOpen:
                     continue  # another window took the trial run: wait for its outcome
                 except RunError as exc:
                     sends += 1
-                    self.metrics.attempts.labels(flow=flow.name, outcome="failed").inc(max(1, exc.attempts))
-                    last = sends >= sends_allowed or not exc.retryable
+                    self.metrics.attempts.labels(flow=flow.name, outcome="failed").inc()
+                    last = sends >= attempts_allowed or not exc.retryable or loop.time() >= deadline
                     self.metrics.windows_failed.labels(flow=flow.name, final=str(last).lower()).inc()
                     record = await self.store.mark_window(record.id, "failed", error=str(exc)[:2000])
                     self._publish_window(record)
@@ -590,7 +604,8 @@ class Pipeline:
                         "retryable": exc.retryable, "giving_up": last, "error": exc.reason[:300]})
                     if last:
                         return None
-                    pause = max(runner.breaker.retry_in(), runner.backoff(min(sends + 1, 8)))
+                    pause = min(max(0.0, deadline - loop.time()),
+                                max(runner.breaker.retry_in(), runner.backoff(sends - 1)))
                     continue
             finally:
                 self.metrics.runs_in_flight.dec()
@@ -598,13 +613,16 @@ class Pipeline:
                 if pause:
                     await asyncio.sleep(pause)
             self.metrics.attempts.labels(flow=flow.name, outcome="ok").inc()
-            if result.attempts > 1:
-                self.metrics.attempts.labels(flow=flow.name, outcome="failed").inc(result.attempts - 1)
             self.metrics.latency.labels(flow=flow.name).observe(result.latency_ms / 1000)
             await self._save(record, flow, result, draft)
             return result
-        log.warning("window left unsent", extra={"stream_id": record.stream_id, "flow": flow.name,
-                                                 "seq": record.seq, "sends": sends})
+        self.metrics.windows_failed.labels(flow=flow.name, final="true").inc()
+        error = (f"given up after {sends} sends in {self.config.runner.window_deadline_s:g} s "
+                 f"(window_attempts {attempts_allowed}, window_deadline_s)")
+        record = await self.store.mark_window(record.id, "failed", error=error)
+        self._publish_window(record)
+        log.warning("window given up: marked failed, sent again at the next start", extra={
+            "stream_id": record.stream_id, "flow": flow.name, "seq": record.seq, "sends": sends})
         return None
 
     async def _save(self, record: WindowRecord, flow: FlowConfig, result: RunResult, draft: WindowDraft | None) -> None:

@@ -1,11 +1,12 @@
 """Running a window through a Langflow flow: `POST /api/v1/run/{endpoint_name}` with langflow-sdk's async client.
 
-One `LangflowRunner` per Langflow server. Each `run` is one send of one window: up to `retries` attempts, each
-limited by the flow's `timeout_s`, with exponential backoff and full jitter between them, on connection errors,
-timeouts and HTTP 5xx (except the flows' own `invalid window` 500, which no retry can fix). A circuit breaker
-shared by all flows stops sending after `breaker_failures` failed attempts in a row and lets one trial run through
-after `breaker_reset_s`, so a Langflow that is down costs one fast failure per window instead of a queue of
-timeouts. The answer (the Chat Output text) is parsed with `bridge.contracts.parse_insights`. Errors name the flow
+One `LangflowRunner` per Langflow server. Each `run` is exactly one send of one window, limited by the timeout it is
+given; it raises `RunError`, `retryable` for connection errors, timeouts and HTTP 5xx (except the flows' own
+`invalid window` 500, which no retry can fix). Retrying is not done here: the pipeline's one loop per window
+(`Pipeline._send`) owns attempts, jittered backoff (`backoff`) and the deadline. A circuit breaker shared by all
+flows stops sending after `breaker_failures` failed sends in a row and lets one trial run through after
+`breaker_reset_s`, so a Langflow that is down costs one fast failure per window instead of a queue of timeouts.
+The answer (the Chat Output text) is parsed with `bridge.contracts.parse_insights`. Errors name the flow
 and the meeting, never the transcript.
 """
 
@@ -132,6 +133,9 @@ class LangflowRunner:
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.clock = clock
+        if "retries" in config.model_fields_set:
+            log.warning("runner.retries is no longer used: window_attempts and window_deadline_s bound every send "
+                        "of a window", extra={"retries": config.retries})
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -143,39 +147,28 @@ class LangflowRunner:
 
     async def run(self, flow: str, window_json: str, *, stream_id: str, timeout_s: float,
                   tweaks: Tweaks | None = None) -> RunResult:
-        """Send one window; raises `RunError` (`CircuitOpen` when nothing was sent)."""
+        """Send one window once; raises `RunError` (`CircuitOpen` when the breaker let nothing through)."""
         request = _RunRequest(input_value=window_json, tweaks=tweaks or None, session_id=f"{stream_id}:{flow}")
-        last: RunError | None = None
-        for attempt in range(self.config.retries):
-            if not self.breaker.allow():
-                raise CircuitOpen(flow, stream_id, f"Langflow circuit open (retry in {self.breaker.retry_in():.1f}s)"
-                                  + (f"; last error: {last.reason}" if last else ""), retryable=True,
-                                  attempts=attempt)
-            started = self.clock()
-            try:
-                response = await self._send(flow, request, timeout_s)
-            except RunError as exc:
-                exc.attempts = attempt + 1
-                if exc.retryable:
-                    self.breaker.failure()
-                else:
-                    self.breaker.success()  # the server answered: it is up
-                    raise
-                last = exc
-                log.warning("flow run failed", extra={"flow": flow, "stream_id": stream_id, "attempt": attempt + 1,
-                                                      "status": exc.status, "error": exc.reason[:300]})
-                if attempt + 1 < self.config.retries:
-                    await self.sleep(self.backoff(attempt))
-                continue
-            except BaseException:
-                self.breaker.release()
-                raise
-            self.breaker.success()
-            latency_ms = (self.clock() - started) * 1000
-            insights = self._parse(flow, stream_id, response)
-            return RunResult(insights=insights, latency_ms=latency_ms, attempts=attempt + 1)
-        assert last is not None
-        raise last
+        if not self.breaker.allow():
+            raise CircuitOpen(flow, stream_id, f"Langflow circuit open (retry in {self.breaker.retry_in():.1f}s)",
+                              retryable=True, attempts=0)
+        started = self.clock()
+        try:
+            response = await self._send(flow, request, timeout_s)
+        except RunError as exc:
+            exc.attempts = 1
+            if exc.retryable:
+                self.breaker.failure()
+            else:
+                self.breaker.success()  # the server answered: it is up
+            raise
+        except BaseException:
+            self.breaker.release()
+            raise
+        self.breaker.success()
+        latency_ms = (self.clock() - started) * 1000
+        insights = self._parse(flow, stream_id, response)
+        return RunResult(insights=insights, latency_ms=latency_ms, attempts=1)
 
     async def _send(self, flow: str, request: _RunRequest, timeout_s: float) -> Any:
         stream_id = (request.session_id or ":").rsplit(":", 1)[0]

@@ -25,18 +25,42 @@ class Flaky:
         self.seen.append(event.user_id)
 
 
-async def test_in_order_and_errors_do_not_stop_delivery() -> None:
+async def test_in_order_and_an_event_that_keeps_failing_is_given_up_logged_and_counted() -> None:
     metrics = IntakeMetrics()
     consumer = Flaky()
-    dispatcher = EventDispatcher("s", consumer, metrics, maxsize=2)
+    dispatcher = EventDispatcher("s", consumer, metrics, maxsize=2, retry_limit_s=0.2)
     for n in range(1, 11):
         await dispatcher.put(speaker(n))  # waits while the queue is full: nothing dropped
     await dispatcher.close()
-    assert await dispatcher.wait(5)
+    assert await dispatcher.wait(10)
     assert consumer.seen == [str(n) for n in range(1, 11) if n % 3]
-    assert metrics.registry.get_sample_value("rtms_consumer_errors_total") == 3
+    assert (metrics.registry.get_sample_value("rtms_consumer_errors_total") or 0) > 3  # each one retried
+    assert metrics.registry.get_sample_value("rtms_consumer_events_lost_total", {"type": "speaker_changed"}) == 3
     assert metrics.registry.get_sample_value("rtms_events_total", {"type": "speaker_changed"}) == 10
     assert (metrics.registry.get_sample_value("rtms_consumer_queue_full_total") or 0) > 0
+
+
+async def test_a_failure_that_passes_is_retried_in_order_nothing_lost() -> None:
+    seen: list[str] = []
+    failures = {"2": 3}  # the store is out for the first three tries of event 2
+
+    class Outage:
+        async def handle(self, event: MeetingEvent) -> None:
+            assert isinstance(event, SpeakerChanged)
+            if failures.get(event.user_id, 0) > 0:
+                failures[event.user_id] -= 1
+                raise OSError("database is locked")
+            seen.append(event.user_id)
+
+    metrics = IntakeMetrics()
+    dispatcher = EventDispatcher("s", Outage(), metrics, maxsize=10, retry_limit_s=10)
+    for n in range(1, 5):
+        await dispatcher.put(speaker(n))
+    await dispatcher.close()
+    assert await dispatcher.wait(10)
+    assert seen == ["1", "2", "3", "4"]
+    assert metrics.registry.get_sample_value("rtms_consumer_errors_total") == 3
+    assert metrics.registry.get_sample_value("rtms_consumer_events_lost_total", {"type": "speaker_changed"}) is None
 
 
 async def test_purge_drops_undelivered_events() -> None:

@@ -41,7 +41,6 @@ pytestmark = pytest.mark.timeout(600)
 SAMPLES = ("sales_discovery", "support_call", "planning_meeting")
 FAST_RUNNER = """
 [runner]
-retries = 2
 backoff_base_s = 0.1
 backoff_cap_s = 0.5
 breaker_failures = 3

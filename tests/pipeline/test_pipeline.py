@@ -28,7 +28,6 @@ from tests.pipeline.fake_langflow import FakeLangflow, Step
 T0 = 1_760_000_000_000
 FLOWS = """
 [runner]
-retries = 2
 backoff_base_s = 0.01
 backoff_cap_s = 0.05
 breaker_failures = 2
@@ -46,8 +45,8 @@ triggers = { utterances = 4, final = true }
 """
 
 
-def config() -> FlowsConfig:
-    return parse_flows_config(FLOWS, "test-flows.toml")
+def config(text: str = FLOWS) -> FlowsConfig:
+    return parse_flows_config(text, "test-flows.toml")
 
 
 @dataclass
@@ -59,13 +58,14 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(db: Path, fake: FakeLangflow, *, url: str | None = None, concurrent: int = 4) -> AsyncIterator[Rig]:
+async def rig(db: Path, fake: FakeLangflow, *, url: str | None = None, concurrent: int = 4,
+              flows: str = FLOWS) -> AsyncIterator[Rig]:
     async with contextlib.AsyncExitStack() as stack:
         served = url or await stack.enter_async_context(ServedApp(fake.app()))
         store = await Store.open(f"sqlite+aiosqlite:///{db}")
         stack.push_async_callback(store.close)
         bus = EventBus()
-        cfg = config()
+        cfg = config(flows)
         pipeline = Pipeline(store, bus, cfg, LangflowRunner(served, "k", cfg.runner), max_concurrent_runs=concurrent)
         await pipeline.start()
         stack.push_async_callback(pipeline.close)
@@ -174,6 +174,27 @@ async def test_langflow_down_then_back_loses_nothing_and_duplicates_nothing(tmp_
     assert fake.script == [] and opened >= 1
     assert {w.status for w in windows} == {"done"} and any(w.attempts > 1 for w in windows)
     assert len(objections) == len([w for w in windows if w.flow == "objection_coach"])
+
+
+async def test_a_window_is_given_up_at_its_deadline_and_marked_failed(tmp_path: Path) -> None:
+    """One loop, one deadline: Langflow answering 503 for ever costs a window `window_deadline_s`, not
+    attempts x retries; the window is marked failed (resent by the next start), never left in flight."""
+    fake = FakeLangflow(script=[Step(503)] * 10_000)
+    flows = FLOWS.replace("window_attempts = 50", "window_attempts = 1000\nwindow_deadline_s = 1.5")
+    async with rig(tmp_path / "db.sqlite", fake, flows=flows) as r:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await play(r.pipeline, Meeting(), SCRIPT[:2])
+        assert await r.pipeline.wait_idle(20)
+        took = loop.time() - started
+        windows = await r.store.windows("stream-a")
+        unfinished = await r.store.unfinished_windows("stream-a")
+        final = r.pipeline.metrics.windows_failed.labels(flow="objection_coach", final="true")._value.get()
+    assert windows and {w.status for w in windows} == {"failed"}
+    assert {w.id for w in unfinished} == {w.id for w in windows}  # resent by the next start
+    assert all(w.attempts >= 1 and w.error for w in windows)
+    assert final >= 1
+    assert took < 15  # each window's sends end at its deadline (1.5 s), however many were allowed
 
 
 async def test_restart_resends_unfinished_windows(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The Langflow runner against a scripted HTTP server on loopback: retries with jitter, the circuit breaker,
-timeouts, errors that name the flow and the meeting."""
+"""The Langflow runner against a scripted HTTP server on loopback: one send per `run` (the pipeline's loop retries),
+the circuit breaker, timeouts, errors that name the flow and the meeting."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.langflow.ticket_systems import ServedApp
 from tests.pipeline.fake_langflow import FakeLangflow, Step
 from tests.pipeline.test_windowing import flow
 
-FAST = RunnerConfig(retries=3, backoff_base_s=0.01, backoff_cap_s=0.05, breaker_failures=3, breaker_reset_s=0.3)
+FAST = RunnerConfig(backoff_base_s=0.01, backoff_cap_s=0.05, breaker_failures=3, breaker_reset_s=0.3)
 
 
 def window_json(flow_name: str = "objection_coach") -> str:
@@ -27,16 +27,20 @@ def window_json(flow_name: str = "objection_coach") -> str:
     return draft.payload
 
 
-async def test_retries_5xx_then_succeeds_with_session_tweaks_and_key() -> None:
+async def test_a_5xx_is_one_retryable_failure_then_a_send_succeeds_with_session_tweaks_and_key() -> None:
     fake = FakeLangflow(script=[Step(503), Step(502)])
     async with ServedApp(fake.app()) as url:
         runner = LangflowRunner(url, "secret-key", FAST, rng=random.Random(1))
         try:
+            for status in (503, 502):
+                with pytest.raises(RunError) as caught:
+                    await runner.run("objection_coach", window_json(), stream_id="stream-1", timeout_s=5)
+                assert caught.value.retryable and caught.value.status == status and caught.value.attempts == 1
             result = await runner.run("objection_coach", window_json(), stream_id="stream-1", timeout_s=5,
                                       tweaks={"AnthropicModel-zrtms": {"base_url": "http://127.0.0.1:9"}})
         finally:
             await runner.aclose()
-    assert result.attempts == 3 and result.insights.kind == "objections" and result.latency_ms > 0
+    assert result.attempts == 1 and result.insights.kind == "objections" and result.latency_ms > 0
     assert [r["endpoint"] for r in fake.requests] == ["objection_coach"] * 3
     body = fake.requests[-1]["body"]
     assert body["session_id"] == "stream-1:objection_coach"
@@ -45,7 +49,7 @@ async def test_retries_5xx_then_succeeds_with_session_tweaks_and_key() -> None:
     assert runner.breaker.state == "closed"
 
 
-async def test_gives_up_after_the_retries_naming_flow_and_meeting() -> None:
+async def test_a_failed_send_names_flow_and_meeting_and_is_not_retried_here() -> None:
     fake = FakeLangflow(script=[Step(500)] * 3)
     async with ServedApp(fake.app()) as url:
         runner = LangflowRunner(url, "", FAST.model_copy(update={"breaker_failures": 10}))
@@ -56,7 +60,7 @@ async def test_gives_up_after_the_retries_naming_flow_and_meeting() -> None:
         finally:
             await runner.aclose()
     error = caught.value
-    assert error.retryable and error.status == 500 and error.attempts == 3 and len(fake.requests) == 3
+    assert error.retryable and error.status == 500 and error.attempts == 1 and len(fake.requests) == 1
     assert str(error).startswith("flow 'meeting_summary', meeting 'stream-1': Langflow answered HTTP 500: boom")
     assert "api_key" not in fake.requests[0] or fake.requests[0]["api_key"] is None
 
@@ -82,15 +86,18 @@ async def test_client_errors_and_bad_answers_are_not_retried() -> None:
     assert runner.breaker.state == "closed"
 
 
-async def test_timeouts_are_retried() -> None:
+async def test_a_timeout_is_a_retryable_failure() -> None:
     fake = FakeLangflow(script=[Step(delay_s=1.0)])
     async with ServedApp(fake.app()) as url:
         runner = LangflowRunner(url, "k", FAST)
         try:
+            with pytest.raises(RunError) as caught:
+                await runner.run("objection_coach", window_json(), stream_id="s", timeout_s=0.3)
             result = await runner.run("objection_coach", window_json(), stream_id="s", timeout_s=0.3)
         finally:
             await runner.aclose()
-    assert result.attempts == 2
+    assert caught.value.retryable and "no answer within 0.3s" in caught.value.reason
+    assert result.attempts == 1
 
 
 async def test_connection_refused_opens_the_breaker_then_a_trial_closes_it() -> None:
@@ -99,8 +106,9 @@ async def test_connection_refused_opens_the_breaker_then_a_trial_closes_it() -> 
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     runner = LangflowRunner(dead, "k", FAST)
     try:
-        with pytest.raises(RunError) as caught:
-            await runner.run("objection_coach", window_json(), stream_id="s", timeout_s=2)
+        for _ in range(FAST.breaker_failures):
+            with pytest.raises(RunError) as caught:
+                await runner.run("objection_coach", window_json(), stream_id="s", timeout_s=2)
         assert caught.value.retryable and "cannot reach Langflow at" in caught.value.reason
         assert runner.breaker.state == "open" and runner.breaker.opened == 1
         with pytest.raises(CircuitOpen, match="circuit open"):
