@@ -6,6 +6,12 @@ left unfinished), then the stream manager. On shutdown every stream is closed wi
 delivered to the pipeline (which stores what is waiting as windows for the next start) before the pipeline stops
 and the store closes. `app.state.bridge` holds the parts: `store`, `bus` and `pipeline` are set while the app runs.
 
+Without `redis_url` the app is a cluster of one (`bridge.cluster.solo`): each accepted stream's join spec is
+stored, and at start every meeting the store says is live is resumed through the replicas' resume path (or ended
+with a clear cause); windows left unfinished by ended meetings are resent. A graceful shutdown leaves the meetings
+live for the next process (sockets closed without STREAM_CLOSE_REQ); `POST /api/streams/{id}/close` (bearer
+`api_token`) is the operator's explicit end at Zoom.
+
 With `redis_url` set the app is one replica of several (`bridge.cluster`): webhooks go through its coordinator,
 windows left unfinished are resent per stream as streams are taken over (not all at start), and shutdown drains:
 every stream is handed to the other replicas before the pipeline stops.
@@ -27,9 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
+from bridge.api.auth import token_guard
+from bridge.cluster.solo import Solo
 from bridge.intake.events import MeetingEvent, MeetingEventConsumer
 from bridge.intake.manager import StreamManager
 from bridge.intake.metrics import CONTENT_TYPE_LATEST, IntakeMetrics
@@ -85,6 +93,7 @@ class BridgeState:
     store: Store | None = None
     pipeline: Pipeline | None = None
     coordinator: Any = None  # bridge.cluster.coordinator.Coordinator while a replica runs
+    solo: Solo | None = None  # while a bridge without Redis runs
     extra: dict[str, Any] = field(default_factory=dict)
 
     def get_store(self) -> Store:
@@ -126,6 +135,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url)
         coordinator = None
+        solo: Solo | None = None
         pipeline = None
         if flows is not None:
             runner = LangflowRunner(settings.langflow_url, settings.langflow_api_key.get_secret_value(),
@@ -135,8 +145,15 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
             manager.on_revoke(pipeline.purge)
         state.store, state.pipeline, consumers.pipeline = store, pipeline, pipeline
         try:
-            resent = await pipeline.start(resend=not settings.redis_url) if pipeline is not None else 0
-            if settings.redis_url:
+            resent = await pipeline.start(resend=False) if pipeline is not None else 0
+            if not settings.redis_url:
+                solo = Solo(settings, manager, pipeline, store, metrics)
+                manager.accepting = True
+                taken = await solo.start()
+                if pipeline is not None:
+                    resent = await pipeline.resend_unfinished(exclude=taken)
+                state.solo = solo
+            else:
                 from redis.asyncio import Redis
 
                 from bridge.cluster.coordinator import Coordinator
@@ -163,6 +180,9 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                 if coordinator is not None:
                     state.coordinator = None
                     await coordinator.close()
+                if solo is not None:
+                    state.solo = None
+                    await solo.close()
                 consumers.pipeline = None
                 if pipeline is not None:
                     await pipeline.close()
@@ -175,7 +195,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                   openapi_url=None)
     app.state.bridge = state
     manager.accepting = False  # until the lifespan starts
-    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator))
+    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator or state.solo))
     for router in _read_routers(state):
         app.include_router(router)
 
@@ -196,6 +216,14 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
             if state.coordinator.draining:
                 return JSONResponse({**body, "status": "draining"}, status_code=503)
         return JSONResponse(body)
+
+    @app.post("/api/streams/{stream_id}/close", include_in_schema=False,
+              dependencies=[Depends(token_guard(settings.api_token))])
+    async def close_stream(stream_id: str) -> JSONResponse:
+        """The operator's explicit end of a stream at Zoom (a restart or deploy never ends one)."""
+        if manager.close_at_zoom(stream_id):
+            return JSONResponse({"status": "closing", "stream_id": stream_id}, status_code=202)
+        return JSONResponse({"error": "this bridge holds no stream with that id"}, status_code=404)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

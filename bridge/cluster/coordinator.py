@@ -12,7 +12,8 @@ nobody holds (their holder died, was cut off, or handed them over). The best-pla
 at once, the others after a grace period in case it cannot. Taking over means: a new lease token, the store's fence
 raised to it (`Pipeline.adopt`: writes under older tokens are refused from then on), the windows the previous
 holder left unfinished sent again, and the stream dialled from its stored `server_urls` within Zoom's reconnect
-window; Zoom sends what was said meanwhile, and lines sent twice are stored once (`line_key`).
+window (`bridge.cluster.resume`, the same path a single bridge takes after a restart); Zoom sends what was said
+meanwhile, and lines sent twice are stored once (`line_key`).
 
 A replica that cannot renew a lease (another replica holds it, or Redis was out of reach for most of a TTL, or the
 process was paused) stands down: it closes that stream's sockets and writes nothing more for it. Draining (SIGTERM)
@@ -39,6 +40,7 @@ from bridge.cluster.leases import Lease, Leases
 from bridge.cluster.live import LiveRelay
 from bridge.cluster.placement import pick, rank
 from bridge.cluster.registry import Envelope, Registry, ReplicaInfo, StreamRecord, now_ms
+from bridge.cluster.resume import take_stream
 from bridge.intake.events import MeetingEnded
 from bridge.intake.manager import StreamManager
 from bridge.intake.metrics import IntakeMetrics
@@ -275,28 +277,25 @@ class Coordinator:
             self._orphan_since.pop(stream_id, None)
             self.metrics.claims.inc()
             takeover = lease.token > 1
-            if self.pipeline is not None:
-                try:
-                    await self.pipeline.adopt(stream_id, lease.token, instance_id=record.instance_id,
-                                              product=record.product.value)
-                except Fenced:
-                    log.warning("a newer holder is recorded in the store; letting go", extra={"stream_id": stream_id})
-                    await self._let_go(stream_id)
-                    return
+            spec = StreamSpec(record.product, record.instance_id, stream_id, record.server_urls, record.id_key)
+            try:
+                result = await take_stream(self.manager, self.pipeline, spec, lease.token,
+                                           dial=record.state == "live", resumed=takeover)
+            except Fenced:
+                log.warning("a newer holder is recorded in the store; letting go", extra={"stream_id": stream_id})
+                await self._let_go(stream_id)
+                return
             if takeover:
                 self.metrics.takeovers.inc()
             log.info("stream claimed", extra={"stream_id": stream_id, "replica": self.replica, "token": lease.token,
                                               "takeover": takeover, "state": record.state})
-            if record.state == "live":
-                spec = StreamSpec(record.product, record.instance_id, stream_id, record.server_urls, record.id_key)
-                result = self.manager.adopt(spec, resumed=takeover)
-                if result == "refused_url":
-                    await self.registry.update(record.model_copy(update={"state": "ended"}), when=("live",))
-                    self._spawn(self._finish(stream_id))
-                elif result not in ("adopted", "already_held"):
-                    await self._let_go(stream_id)
-            else:
+            if result == "refused_url":
+                await self.registry.update(record.model_copy(update={"state": "ended"}), when=("live",))
+                self._spawn(self._finish(stream_id))
+            elif result == "not_dialled":
                 self._spawn(self._finish_unconnected(stream_id))
+            elif result not in ("adopted", "already_held"):
+                await self._let_go(stream_id)
         except Exception:
             log.exception("claim failed", extra={"stream_id": stream_id})
             if stream_id in self.held:

@@ -106,9 +106,10 @@ class StreamStateChanged(_StreamEvent):
     detail: str = ""
 
 
-EndCause = Literal["stopped", "terminated", "gave_up", "refused", "shutdown", "handoff"]
+EndCause = Literal["stopped", "terminated", "gave_up", "refused", "shutdown", "handoff", "closed", "unresumable"]
 """`handoff`: this replica gave the stream to another one (drained, or it lost the stream's lease); the meeting
-goes on elsewhere."""
+goes on elsewhere. `closed`: an operator ended the stream at Zoom (STREAM_CLOSE_REQ). `unresumable`: a restarted
+bridge found the meeting live in its store but could not dial it again (no join spec stored, URL refused)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,7 +118,8 @@ class MeetingEnded(_StreamEvent):
 
     `cause`: `stopped` (the `*.rtms_stopped` webhook), `terminated` (stream state 4 on a socket), `gave_up` (the
     reconnect windows passed), `refused` (Zoom refused a handshake), `shutdown` (the bridge is stopping; the
-    Zoom stream may go on). `reason` is Zoom's stop reason when it gave one.
+    Zoom stream goes on and the next process resumes it), `closed` (an operator ended it at Zoom), `unresumable`
+    (found live in the store at start, could not be dialled again). `reason` is Zoom's stop reason when it gave one.
     """
 
     cause: EndCause

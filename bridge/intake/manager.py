@@ -203,6 +203,16 @@ class StreamManager:
         await self._stop([stream], "handoff", self.settings.shutdown_timeout_s if limit_s is None else limit_s)
         return True
 
+    def close_at_zoom(self, stream_id: str) -> bool:
+        """The operator's explicit end: ask Zoom to close the stream (STREAM_CLOSE_REQ), then end it here with cause
+        `closed` (final windows run). False when this process does not hold the stream's sockets."""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return False
+        log.info("stream close requested by an operator", extra={"stream_id": stream_id})
+        stream.close_at_zoom()
+        return True
+
     def allowed(self, urls: tuple[str, ...], stream_id: str) -> tuple[str, ...]:
         """The URLs the SSRF guard lets the bridge dial; each refusal is logged and counted."""
         return self._allowed(urls, stream_id)

@@ -245,6 +245,11 @@ class RtmsStream:
     def stop(self, cause: EndCause, reason: int | None = None) -> None:
         self._push(_Stop(cause, reason))
 
+    def close_at_zoom(self) -> None:
+        """End the stream at Zoom too (STREAM_CLOSE_REQ, stop reason 20): an operator's deliberate act. Every other
+        stop (shutdown, handoff) only closes our sockets, so Zoom keeps the stream for whoever dials it next."""
+        self._push(_Stop("closed"))
+
     def failover(self, urls: tuple[str, ...]) -> None:
         self._push(_Failover(urls))
 
@@ -584,6 +589,8 @@ class RtmsStream:
                     result = task.result()
                     if outcome is None and isinstance(result, (_Ended, _Lost, _Failover)):
                         outcome = result
+            if isinstance(outcome, _Ended) and outcome.cause == "closed":
+                await self._request_close()
             await self._wind_down(outcome, signaling, {t for t in waiting if t is not signaling})
             return outcome
         finally:
@@ -591,6 +598,20 @@ class RtmsStream:
             for task in waiting:
                 task.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def _request_close(self) -> None:
+        link = self._signaling
+        conn = link.conn if link is not None else None
+        if link is None or not isinstance(conn, SignalingConnection) or conn.state is not ConnectionState.OPEN:
+            log.warning("stream close not requested: signaling is not open", extra={"stream_id": self.stream_id})
+            return
+        conn.request_close()
+        try:
+            await self._flush(link)
+            log.info("stream close requested at Zoom", extra={"stream_id": self.stream_id})
+        except Exception as exc:
+            log.warning("stream close request not sent", extra={"stream_id": self.stream_id,
+                                                                 "error": _describe(exc)})
 
     def _control_outcome(self, control: _Control | None, *, during_setup: bool) -> _Outcome | None:
         if isinstance(control, _Stop):
@@ -617,7 +638,7 @@ class RtmsStream:
         event already read is not thrown away for that (shutdown has its own limit)."""
         self._draining = True  # media readers stop at the close instead of reconnecting
         pending = {t for t in media_tasks if not t.done()}
-        if pending and isinstance(outcome, _Ended) and outcome.cause in ("stopped", "terminated"):
+        if pending and isinstance(outcome, _Ended) and outcome.cause in ("stopped", "terminated", "closed"):
             _, pending = await asyncio.wait(pending, timeout=self.config.drain_timeout_s)
         for link in (self._signaling, *self._media.values()):
             if link is not None:

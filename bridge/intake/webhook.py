@@ -183,6 +183,9 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
             except BaseException:
                 await coordinator.forget_delivery(keys)  # not acted on: let Zoom's retry act on it
                 raise
+            if result == "not_accepting":  # shutting down: let Zoom re-deliver it (to the next process)
+                await coordinator.forget_delivery(keys)
+                return outcome(result, 503, {"error": "shutting down"})
         except (RedisError, OSError) as exc:
             log.error("webhook not taken: Redis unavailable", extra={"event": event.event, "error": str(exc)})
             return outcome("redis_unavailable", 503, {"error": "coordination store unavailable, retry later"})

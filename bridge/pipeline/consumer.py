@@ -122,6 +122,13 @@ class Pipeline:
             self._tick_task = asyncio.create_task(self._ticker(), name="pipeline-tick")
         return resent
 
+    async def resend_unfinished(self, *, exclude: set[str] | frozenset[str] = frozenset()) -> int:
+        """Send again the unfinished windows of every stream but `exclude` (streams being resumed or ended through
+        `adopt`, which resends theirs). Returns how many."""
+        if self.runner is None:
+            return 0
+        return self._resend_all([w for w in await self.store.unfinished_windows() if w.stream_id not in exclude])
+
     def _in_order(self, unfinished: list[WindowRecord]) -> dict[tuple[str, str], list[WindowRecord]]:
         """Unfinished windows per (stream, flow), in seq order (each group is sent one after another); counted."""
         groups: dict[tuple[str, str], list[WindowRecord]] = {}
