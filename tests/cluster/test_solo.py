@@ -18,8 +18,11 @@ import pytest
 from bridge.app import create_app
 from bridge.rtms.enums import Product, StopReason
 from bridge.rtms.webhooks import stream_event_name, stream_payload
+from bridge.simulator import MeetingSpec
+from bridge.simulator.transcripts import load_transcript
 from bridge.store import Store
 from tests.intake.conftest import Collector, make_settings, signed
+from tests.intake.live import bridge_and_simulator
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -132,3 +135,24 @@ async def test_closing_a_stream_at_zoom_is_an_explicit_operator_call(tmp_path: P
         response = await client.post("/api/streams/s2/close", headers={"authorization": "Bearer t0ken"})
         assert response.status_code == 202 and response.json()["status"] == "closing"
         await eventually(lambda: ended_with(store, "s2", "closed"))
+
+
+async def test_close_at_zoom_sends_the_close_request_and_zoom_ends_the_stream() -> None:
+    transcript = load_transcript("sales").sliced(5 * 60_000)
+    collector = Collector()
+    async with bridge_and_simulator(make_settings(api_token="t0ken"), collector, speed=20.0) as (live, sim):
+        handle = await sim.start_meeting(MeetingSpec(transcript=transcript))
+
+        async def some_lines() -> bool:
+            return len(collector.of(handle.rtms_stream_id, "utterance")) >= 3
+
+        await eventually(some_lines)
+        async with httpx.AsyncClient(base_url=live.url) as client:
+            response = await client.post(f"/api/streams/{handle.rtms_stream_id}/close",
+                                         headers={"authorization": "Bearer t0ken"})
+        assert response.status_code == 202
+        report = await handle.wait(timeout=30)
+        stream = await live.manager.wait_stream(handle.rtms_stream_id, 10)
+    assert report.stop_reason == StopReason.RECEIVER_REQUEST_CLOSE
+    assert report.lines_sent < report.lines_total  # ended by the request, not by the meeting's end
+    assert stream.ended is not None and stream.ended.cause == "closed"
