@@ -77,6 +77,7 @@ class _Meeting:
     info: MeetingInfo
     windowers: dict[str, FlowWindower]
     next_seq: int
+    windowed_seq: int = 0  # the last line given to the windowers (lines stored up to it need no windowing here)
     ended: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -361,7 +362,7 @@ class Pipeline:
                 windowers[name] = windower
             if offset:
                 await self._restore(stream_id, info, windowers)
-        meeting = _Meeting(info=info, windowers=windowers, next_seq=offset + 1)
+        meeting = _Meeting(info=info, windowers=windowers, next_seq=offset + 1, windowed_seq=offset)
         self.meetings[stream_id] = meeting
         if offset:
             log.info("stream continues after a restart or a takeover",
@@ -420,10 +421,16 @@ class Pipeline:
             stored = await self.store.add_line(event.stream_id, record, fence=self.fences.get(event.stream_id))
         seq = record.seq
         if not stored:
-            self.metrics.lines_repeated.inc()
-            log.info("line already stored (sent again)", extra={"stream_id": event.stream_id})
-            return
-        meeting.next_seq += 1
+            last = await self.store.last_line_seq(event.stream_id)
+            if last <= meeting.windowed_seq:
+                self.metrics.lines_repeated.inc()
+                log.info("line already stored (sent again)", extra={"stream_id": event.stream_id})
+                return
+            # Stored, never windowed: an earlier try of this same event stored the line and then failed (the
+            # dispatcher delivers an event again after a failure). It goes on to its windows now, under its seq.
+            seq = last
+            record = record.model_copy(update={"seq": seq})
+        meeting.next_seq = seq + 1
         self.metrics.lines.inc()
         self._publish(event.stream_id, "line", record.model_dump(exclude={"received_at_ms"}))
         if meeting.info.started_at_ms is None:
@@ -434,6 +441,7 @@ class Pipeline:
             await self._store_participant(meeting, event.user_id, event.speaker, joined_at_ms=record.start_ms)
         line = Line(seq=seq, speaker=event.speaker, user_id=event.user_id, start_ms=record.start_ms,
                     end_ms=record.end_ms, text=event.text, received_ms=received)
+        meeting.windowed_seq = seq
         for windower in meeting.windowers.values():
             await self._launch(meeting, windower, windower.add(line))
 

@@ -76,7 +76,7 @@ async def test_a_single_bridge_resumes_its_meetings_after_a_restart(
             store = await Store.open(url)
             try:
                 async def some_lines() -> bool:
-                    return all(await store.last_line_seq(s) >= 15 for s in ids)
+                    return all([await store.last_line_seq(s) >= 15 for s in ids])
 
                 await wait_for("lines stored before the stop", some_lines, 60)
             finally:

@@ -9,6 +9,7 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bridge.intake.events import (
     MeetingEnded,
@@ -276,3 +277,38 @@ async def test_slow_langflow_coalesces_and_bounds_concurrency(tmp_path: Path) ->
         spans = sorted((w.first_line_seq, w.last_line_seq) for w in coach if w.stream_id == m.stream_id)
         assert spans[0][0] == 1 and spans[-1][1] == 36
     assert pending == 0
+
+
+async def test_an_event_delivered_again_after_a_failure_past_its_line_write_is_still_windowed(
+        tmp_path: Path) -> None:
+    """The dispatcher delivers an event again when the pipeline failed on it. A failure after the line was stored
+    (here: its speaker's participant row) must not leave the line stored but never windowed."""
+    fake = FakeLangflow()
+    m = Meeting()
+    async with rig(tmp_path / "db.sqlite", fake) as r:
+        real = r.store.upsert_participant
+        failures = [OSError("database is locked")]
+
+        async def flaky(*args: Any, **kwargs: Any) -> None:
+            if failures:
+                raise failures.pop()
+            await real(*args, **kwargs)
+
+        r.store.upsert_participant = flaky  # type: ignore[method-assign]
+        failures.clear()
+        await r.pipeline.handle(m.joined(*HOST))
+        failures.append(OSError("database is locked"))  # the guest's first line stores its participant row
+        first = m.line(GUEST[0], GUEST[1], SCRIPT[0][1])
+        with contextlib.suppress(OSError):
+            await r.pipeline.handle(first)
+        await r.pipeline.handle(first)  # what the dispatcher does after a failure
+        for who, text in SCRIPT[1:]:
+            await r.pipeline.handle(m.line(who[0], who[1], text))
+        await r.pipeline.handle(m.ended())
+        assert await r.pipeline.wait_idle(20)
+        lines = await r.store.lines("stream-a")
+        windows = await r.store.windows("stream-a")
+    assert [line.seq for line in lines] == [1, 2, 3, 4, 5, 6]
+    for flow in ("objection_coach", "meeting_summary"):
+        spans = sorted((w.first_line_seq, w.last_line_seq) for w in windows if w.flow == flow)
+        assert spans[0][0] == 1 and spans[-1][1] == 6, (flow, spans)
