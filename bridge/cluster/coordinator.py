@@ -186,6 +186,7 @@ class Coordinator:
         existing = await self.registry.get(stream_id)
         if existing is None:
             if await self.registry.create(record):
+                await self._keep_join_spec(record)
                 await self._place(stream_id)
                 return "started"
             existing = await self.registry.get(stream_id)
@@ -199,7 +200,21 @@ class Coordinator:
         if not await self.registry.update(existing.model_copy(update={"server_urls": urls, "updated_ms": now_ms()}),
                                           when=("live",)):
             return "ended_stream"
+        await self._keep_join_spec(record)
         return await self._to_holder(stream_id, event, body, "failover")
+
+    async def _keep_join_spec(self, record: StreamRecord) -> None:
+        """The store keeps the join spec too (Redis is the replicas' record), so a deployment that goes back to
+        one process resumes these streams as well. A failure is logged and counted, not fatal here."""
+        if self.pipeline is None:
+            return
+        try:
+            await self.pipeline.store.save_join_spec(record.stream_id, instance_id=record.instance_id,
+                                                     product=record.product.value, server_urls=record.server_urls,
+                                                     id_key=record.id_key)
+        except Exception:
+            self.manager.metrics.store_errors.labels("join_spec").inc()
+            log.exception("join spec not stored (the registry has it)", extra={"stream_id": record.stream_id})
 
     async def _stopped(self, event: RtmsStopped, body: bytes) -> str:
         stream_id = event.rtms_stream_id

@@ -1,7 +1,7 @@
 """One bridge on its own (no Redis, the embedded SQLite store, a real process: `python -m bridge.cli serve`), killed
 (SIGKILL) or stopped (SIGTERM) in the middle of two meetings and started again on the same data dir within Zoom's
 60 s reconnect window: it resumes both meetings from its store. Every line is captured once, each meeting ends
-normally (Zoom's stop, cause `stopped`) and its final windows run in a real Langflow.
+normally (Zoom ends it: cause `terminated` or `stopped`) and its final windows run in a real Langflow.
 
 The simulator stands in for Zoom. After the bridge's sockets go away it sends `*.rtms_interrupted` (retried while
 nobody answers, as Zoom retries a webhook) and keeps the stream for the reconnect window. It re-sends the lines of
@@ -115,7 +115,9 @@ async def test_a_single_bridge_resumes_its_meetings_after_a_restart(
                 said = Counter((str(u.user_id), u.text) for u in spec.transcript.utterances)
                 assert Counter((line.user_id, line.text) for line in lines) == said, spec.name
                 meeting = await store.get_meeting(stream_id)
-                assert meeting is not None and meeting.status == "ended" and meeting.end_cause == "stopped", meeting
+                # Ended by Zoom (stream state 4 on the socket, or the stopped webhook, whichever came first).
+                assert meeting is not None and meeting.status == "ended", meeting
+                assert meeting.end_cause in ("terminated", "stopped"), meeting.end_cause
                 # Every window done, no line sent to a flow twice, the last line windowed, final windows run.
                 windows = await store.windows(stream_id)
                 assert windows and {w.status for w in windows} == {"done"}, Counter(w.status for w in windows)
