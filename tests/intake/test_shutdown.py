@@ -70,7 +70,9 @@ async def test_shutdown_closes_every_stream_cleanly(collector: Collector) -> Non
 async def test_sigterm_to_the_serve_command(tmp_path: Any) -> None:
     env = {**os.environ, "ZOOM_WEBHOOK_SECRET_TOKEN": WEBHOOK_SECRET, "ZOOM_CLIENT_ID": CLIENT_ID,
            "ZOOM_CLIENT_SECRET": CLIENT_SECRET, "BRIDGE_ALLOWED_HOSTS": "127.0.0.1", "BRIDGE_ALLOW_INSECURE_WS": "1",
-           "BRIDGE_SHUTDOWN_TIMEOUT_S": "5"}
+           "BRIDGE_SHUTDOWN_TIMEOUT_S": "5",
+           # its own store: a bridge resumes at start what its store says is live (left so by this shutdown)
+           "BRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--env-file", str(tmp_path / "none.env"),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
