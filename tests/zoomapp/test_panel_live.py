@@ -101,7 +101,7 @@ async def test_panel_follows_a_simulated_meeting_and_only_that_one(
         assert await sales_page.inner_text("#status") == "live"
         await sales_page.wait_for_selector("#objections .objection >> nth=1", timeout=120_000)
         ARTIFACTS.mkdir(exist_ok=True)
-        await sales_page.screenshot(path=str(ARTIFACTS / "zoomapp-panel-live.png"), full_page=False)
+        await sales_page.screenshot(path=str(ARTIFACTS / "zoomapp-panel-live.png"), full_page=True)
         during = await sales_page.locator("#objections .objection").count()
 
         for handle in handles.values():

@@ -66,6 +66,16 @@ async function copyText(text) {
   }
 }
 
+function foldable(node) {
+  node.classList.add("clamp");
+  node.title = "Tap to show all";
+  node.addEventListener("click", () => {
+    if ("open" in node.dataset) delete node.dataset.open;
+    else node.dataset.open = "";
+  });
+  return node;
+}
+
 function objectionTime(item) {
   return item.payload?.at_ms ?? item.at_ms ?? item.created_at_ms ?? 0;
 }
@@ -93,7 +103,7 @@ function renderObjections() {
                 el("span", "when", [p.speaker, when(objectionTime(item))].filter(Boolean).join(" · ")));
     li.append(head);
     const quote = p.quote || item.quote;
-    if (quote) li.append(el("p", "quote", `“${quote}”`));
+    if (quote) li.append(foldable(el("p", "quote", `“${quote}”`)));
     const reply = p.suggested_reply;
     if (reply) {
       const row = el("div", "reply");
@@ -129,7 +139,7 @@ function renderSummary() {
     return;
   }
   const parts = [];
-  if (s.text) parts.push(el("p", "text", s.text));
+  if (s.text) parts.push(foldable(el("p", "text", s.text)));
   const groups = [["Key points", lastTexts(s.key_points, 3)], ["Decisions", lastTexts(s.decisions, 3)],
                   ["Open questions", lastTexts(s.open_questions, 2)]];
   for (const [label, texts] of groups) {
@@ -137,7 +147,7 @@ function renderSummary() {
     const ul = el("ul", label.toLowerCase().replace(/ /g, "-"));
     ul.setAttribute("aria-label", label);
     ul.append(...texts.map((t) => el("li", null, t)));
-    parts.push(ul);
+    parts.push(el("h3", null, label), ul);
   }
   box.replaceChildren(...parts);
 }
