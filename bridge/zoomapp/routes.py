@@ -156,7 +156,8 @@ def zoomapp_router(get_secret: Callable[[], str], get_store: Callable[[], Store]
     @router.get("/api/events", response_class=StreamingResponse)
     async def events(request: Request) -> StreamingResponse:
         session = session_of(request)
-        body = panel_events(get_store(), get_bus(), session.mid, stream_timing)
+        body = panel_events(get_store(), get_bus(), session.mid, stream_timing,
+                            session_left_s=(session.exp_ms - clock()) / 1000)
         return StreamingResponse(body, media_type="text/event-stream",
                                  headers={**NO_STORE, "X-Accel-Buffering": "no"})
 

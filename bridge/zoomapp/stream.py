@@ -82,10 +82,13 @@ def _meeting_event(data: dict[str, Any]) -> dict[str, Any]:
     return {k: data[k] for k in keep if k in data}
 
 
-async def panel_events(store: Store, bus: EventBus, mid: str, timing: StreamTiming) -> AsyncIterator[bytes]:
+async def panel_events(store: Store, bus: EventBus, mid: str, timing: StreamTiming, *,
+                       session_left_s: float | None = None) -> AsyncIterator[bytes]:
     """The SSE body of `/zoomapp/api/events`: `snapshot`, then `insight`, `summary`, `ticket`, `meeting`; `waiting`
-    when the meeting has no stream yet; `end` when it is over."""
+    when the meeting has no stream yet; `end` when it is over. The connection closes when the session it was opened
+    with expires (`session_left_s`): the page reconnects with the renewed one, or gets a 401."""
     started = last_sent = last_activity = time.monotonic()
+    max_s = timing.max_stream_s if session_left_s is None else max(0.0, min(timing.max_stream_s, session_left_s))
     yield sse.retry(timing.retry_ms)
     stream_id = await stream_of_meeting(store, mid)
     if stream_id is None:
@@ -104,10 +107,10 @@ async def panel_events(store: Store, bus: EventBus, mid: str, timing: StreamTimi
             yield sse.event("snapshot", snapshot.model_dump_json())
             while True:
                 now = time.monotonic()
-                if now - started >= timing.max_stream_s:
+                if now - started >= max_s:
                     reason = "max duration"
                     return
-                deadlines = [last_sent + timing.heartbeat_s, started + timing.max_stream_s]
+                deadlines = [last_sent + timing.heartbeat_s, started + max_s]
                 if ended:
                     deadlines.append(last_activity + timing.ended_idle_s)
                 event = await sub.get(max(0.01, min(deadlines) - now))

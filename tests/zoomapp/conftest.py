@@ -39,14 +39,16 @@ class PanelServer:
 
 
 @contextlib.asynccontextmanager
-async def panel_server(tmp_path: Path, *, secret: str = SECRET) -> AsyncIterator[PanelServer]:
+async def panel_server(tmp_path: Path, *, secret: str = SECRET,
+                       session_ttl_s: float = 900.0) -> AsyncIterator[PanelServer]:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'panel.db'}")
     bus = EventBus(queue_size=64)
     secrets = [secret]
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(ZoomAppHeaders)
     app.include_router(api_router(lambda: store, lambda: bus, SecretStr(TOKEN), timing=FAST))
-    app.include_router(zoomapp_router(lambda: secrets[0], lambda: store, lambda: bus, timing=FAST))
+    app.include_router(zoomapp_router(lambda: secrets[0], lambda: store, lambda: bus, timing=FAST,
+                                      session_ttl_s=session_ttl_s))
     try:
         async with serve(app) as url:
             try:

@@ -107,6 +107,23 @@ async def test_panel_draws_the_meeting_and_follows_it(panel: PanelServer, browse
         assert page.problems == []
 
 
+async def test_panel_renews_its_session_and_stays_live(browser: Any, tmp_path: Path) -> None:
+    """Sessions of 3 s: the page renews before each expires and reconnects with the new one; news still arrives."""
+    async with panel_server(tmp_path, session_ttl_s=3.0) as short:
+        start = await seed_sales(short.store)
+        async with panel_page(browser) as page:
+            await open_panel_page(page, short.url, short.context(SALES_MID))
+            await page.wait_for_selector("#objections .objection >> nth=1")
+            await page.wait_for_timeout(7000)  # two lifetimes
+            [record] = await short.store.save_insights(SALES, "objection_coach", None, "objections", [
+                objection("late", "timing", "We cannot decide before the board meets.", start + 50_000, 0.7,
+                          "Ask when the board meets and what it needs to see.")])
+            short.bus.publish(SALES, LiveEvent(type="insight", stream_id=SALES, data=record.model_dump()))
+            await page.wait_for_selector("#objections .objection:has-text('before the board meets')")
+            assert await page.is_hidden("#notice")  # a reconnect with an expired session would say so and stop
+            assert page.problems == []
+
+
 @pytest.mark.parametrize("case", ["missing", "forged", "expired"])
 async def test_refused_context_shows_why_and_no_data(panel: PanelServer, browser: Any, case: str) -> None:
     await seed_sales(panel.store)

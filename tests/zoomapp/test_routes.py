@@ -4,6 +4,8 @@ refused context gets a 4xx page without data; every /zoomapp response carries th
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ from bridge.store import LineRecord, Store
 from bridge.zoomapp.headers import SECURITY_HEADERS
 from tests.api.conftest import SALES, TOKEN, now_ms, objection, seed_sales
 from tests.api.sse_client import SseReader
-from tests.zoomapp.conftest import PanelServer
+from tests.zoomapp.conftest import PanelServer, panel_server
 from tests.zoomapp.zoom_context import context_payload, encrypt_context
 
 SALES_MID = "inst-sales=="  # seed_sales' instance id: the meeting UUID a Zoom App context names
@@ -229,3 +231,20 @@ async def test_no_client_secret_is_503(panel: PanelServer) -> None:
         assert response.status_code == 503 and "ZOOM_CLIENT_SECRET" in response.text
         check_headers(response)
         assert (await client.post("/zoomapp/session", json={"context": "abc"})).status_code == 503
+
+
+async def test_a_stream_closes_when_its_session_expires(tmp_path: Path) -> None:
+    async with panel_server(tmp_path, session_ttl_s=2.0) as panel:
+        await seed_sales(panel.store)
+        async with panel.client() as client:
+            token = await open_panel(client, panel.context(SALES_MID))
+            started = time.monotonic()
+            async with client.stream("GET", "/zoomapp/api/events",
+                                     headers={"Authorization": f"Bearer {token}"}) as response:
+                reader = SseReader(response)
+                assert (await reader.next_event()).event == "snapshot"  # type: ignore[union-attr]
+                assert await reader.next_event(within_s=5.0) is None  # closed, no `end`: the page reconnects
+            assert 1.0 <= time.monotonic() - started < 4.0
+            response = await client.get("/zoomapp/api/events", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401 and "expired" in response.json()["detail"]
+            check_headers(response)

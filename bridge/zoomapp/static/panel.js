@@ -308,7 +308,8 @@ function stop(message) {
 
 async function renewLoop() {
   while (!state.stopped) {
-    const wait = Math.max(5000, state.expires - Date.now() - 60000);
+    const left = state.expires - Date.now();
+    const wait = Math.max(1000, Math.min(left - 60000, left * 0.8)); // well before expiry, whatever the lifetime
     await sleep(wait);
     if (state.stopped) return;
     try {
