@@ -10,9 +10,27 @@ from typing import Any
 
 from tests.pipeline.watchers import CHROMIUM, CHROMIUM_FLAGS, chromium
 
-__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "PANEL_VIEWPORT", "chromium", "open_panel_page", "panel_page"]
+__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "PANEL_VIEWPORT", "chromium", "framing_chromium", "open_panel_page",
+           "panel_page"]
 
 PANEL_VIEWPORT = {"width": 360, "height": 760}
+
+
+@contextlib.asynccontextmanager
+async def framing_chromium() -> AsyncIterator[Any]:
+    """Chromium for the web-client double: its zoom.us page frames the bridge, which in the tests is on loopback.
+    Chromium's local-network-access check blocks a public origin from framing a loopback one (a real bridge has a
+    public HTTPS address), so only that check is turned off."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=[*CHROMIUM_FLAGS, "--disable-features=LocalNetworkAccessChecks"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 @contextlib.asynccontextmanager

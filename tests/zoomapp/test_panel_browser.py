@@ -15,7 +15,8 @@ import pytest_asyncio
 from bridge.pipeline.bus import LiveEvent
 from tests.api.conftest import SALES, now_ms, objection, seed_sales, ticket
 from tests.conftest import ARTIFACTS
-from tests.zoomapp.browser import CHROMIUM, chromium, open_panel_page, panel_page
+from tests.zoomapp import web_client
+from tests.zoomapp.browser import CHROMIUM, chromium, framing_chromium, open_panel_page, panel_page
 from tests.zoomapp.conftest import PanelServer, panel_server
 from tests.zoomapp.test_routes import OTHER, OTHER_QUOTE, SALES_MID, seed_other
 from tests.zoomapp.zoom_context import context_payload, encrypt_context
@@ -122,6 +123,33 @@ async def test_panel_renews_its_session_and_stays_live(browser: Any, tmp_path: P
             await page.wait_for_selector("#objections .objection:has-text('before the board meets')")
             assert await page.is_hidden("#notice")  # a reconnect with an expired session would say so and stop
             assert page.problems == []
+
+
+@pytest.mark.parametrize("forged", [False, True])
+async def test_web_client_without_header_gets_the_context_from_the_sdk(panel: PanelServer, forged: bool) -> None:
+    """Zoom's web client frames the Home URL and sends no header: the page asks the bundled SDK for the context
+    (answered by the web-client double) and trades it for a session; a forged one is refused with the reason."""
+    await seed_sales(panel.store)
+    context = (encrypt_context(context_payload(SALES_MID), "not-this-apps-secret") if forged
+               else panel.context(SALES_MID))
+    async with framing_chromium() as browser, panel_page(browser) as page:
+        async def zoom_page(route: Any) -> None:
+            await route.fulfill(status=200, content_type="text/html",
+                                body=web_client.host_page(f"{panel.url}/zoomapp/", context))
+
+        await page.route(web_client.URL, zoom_page)
+        await page.goto(web_client.URL)
+        frame = page.frame_locator("#app")
+        if forged:
+            await frame.locator("#notice:has-text('was not issued for this app')").wait_for()
+            assert await frame.locator(".objection").count() == 0
+            assert "Acme" not in await frame.locator("body").inner_text()
+        else:
+            await frame.locator("#objections .objection >> nth=1").wait_for()
+            assert await frame.locator("#topic").inner_text() == "Acme renewal call"
+        assert await page.evaluate("window.__calls") == ["config", "getAppContext"]
+        # The framed Home URL itself got no context (401), a forged one is refused (403): nothing else is logged.
+        assert [p for p in page.problems if "status of 401" not in p and "status of 403" not in p] == []
 
 
 @pytest.mark.parametrize("case", ["missing", "forged", "expired"])
