@@ -6,8 +6,9 @@ the web client frames the page under zoom.us, where a cookie is third-party and 
 header needs no CSRF defence either. The token is stateless (HMAC-SHA-256 under a key derived from the client
 secret), so every replica accepts it, and it carries only the meeting UUID and a digest of the user id.
 
-A token lives `ttl_s` (15 min); the page trades it for a fresh one before then, for at most `max_age_s` (12 h)
-after the Zoom context it came from: a panel left open all day must be reopened from Zoom.
+A token lives `ttl_s` (15 min); the page trades it for a fresh one well before then (`/zoomapp/session/renew`),
+for at most `max_age_s` (12 h) after the Zoom context it came from: a panel left open all day must be reopened
+from Zoom. An event stream closes when the session it was opened with expires.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ refused context gets a 4xx page without data; every /zoomapp response carries th
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -248,3 +249,11 @@ async def test_a_stream_closes_when_its_session_expires(tmp_path: Path) -> None:
             response = await client.get("/zoomapp/api/events", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401 and "expired" in response.json()["detail"]
             check_headers(response)
+
+
+def test_the_vendored_sdk_is_the_recorded_npm_file() -> None:
+    vendor = Path(__file__).resolve().parents[2] / "bridge" / "zoomapp" / "static" / "vendor"
+    recorded = (vendor / "README.md").read_text()
+    digest = hashlib.sha256((vendor / "zoom-appssdk-0.16.41.es.js").read_bytes()).hexdigest()
+    assert f"sha256 of `zoom-appssdk-0.16.41.es.js`: {digest}" in recorded
+    assert "Permission is hereby granted" in (vendor / "zoom-appssdk-LICENSE.md").read_text()
