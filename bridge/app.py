@@ -19,7 +19,8 @@ every stream is handed to the other replicas before the pipeline stops.
 With `langflow_url` set the pipeline is the consumer: it stores meetings, participants and lines, windows them and
 runs the flows (the store and the bus are built either way: the API reads them). A `consumer` passed in gets every
 event after the pipeline.
-The API and dashboard routers (`bridge.api`) are included when that package is present.
+The API and dashboard routers (`bridge.api`) are included when that package is present, and the Zoom App panel
+(`bridge.zoomapp`) at /zoomapp/.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
     app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator or state.solo))
     for router in _read_routers(state):
         app.include_router(router)
+    _add_zoomapp(app, state)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -230,6 +232,20 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _add_zoomapp(app: FastAPI, state: BridgeState) -> None:
+    """The in-meeting Zoom App panel at /zoomapp/ (`bridge.zoomapp`), with the headers Zoom requires."""
+    from bridge.zoomapp import ZoomAppHeaders, zoomapp_router
+
+    settings = state.settings
+
+    def secret() -> str:
+        return (settings.zoomapp_client_secret.get_secret_value()
+                or settings.zoom_client_secret.get_secret_value())
+
+    app.add_middleware(ZoomAppHeaders)
+    app.include_router(zoomapp_router(secret, state.get_store, state.get_bus))
 
 
 def _read_routers(state: BridgeState) -> list[Any]:

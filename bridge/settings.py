@@ -127,6 +127,11 @@ class BridgeSettings(ZoomCredentials):
                                                      "shows the rule-based-model banner); empty: `offline` when "
                                                      "the tweaks point the model at a loopback address.")
 
+    zoomapp_client_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Client secret that opens the Zoom App panel's context (/zoomapp/); empty: ZOOM_CLIENT_SECRET "
+                    "(the panel and the RTMS webhooks are one Marketplace app).")
+
     # --- replicas (issue 8) ---
     redis_url: str = Field(default="", description="Redis URL (redis://host:6379/0); set it on every replica to "
                                                    "share the streams. Unset: one process, no Redis.")
