@@ -69,6 +69,9 @@ class BridgeSettings(ZoomCredentials):
     webhook_path: str = Field(default="/webhook", pattern=r"^/[A-Za-z0-9._~/-]*$",
                               description="Path of the Zoom event-notification endpoint.")
     max_body_bytes: int = Field(default=65536, ge=1024, description="Webhook bodies larger than this get 413.")
+    body_timeout_s: float = Field(default=5.0, gt=0, le=60,
+                                  description="A webhook body not fully received this long after its headers gets "
+                                              "408 (a sender dribbling bytes holds no connection longer).")
     signature_window_s: float = Field(default=300.0, gt=0,
                                       description="Maximum age (either way) of x-zm-request-timestamp.")
     webhook_dedupe_ttl_s: float = Field(default=7200.0, gt=0,
