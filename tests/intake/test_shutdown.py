@@ -72,7 +72,7 @@ async def test_sigterm_to_the_serve_command(tmp_path: Any) -> None:
            "ZOOM_CLIENT_SECRET": CLIENT_SECRET, "BRIDGE_ALLOWED_HOSTS": "127.0.0.1", "BRIDGE_ALLOW_INSECURE_WS": "1",
            "BRIDGE_SHUTDOWN_TIMEOUT_S": "5"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--env-file", str(tmp_path / "none.env"),
+        sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--env-file", os.devnull,
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     log_lines: list[dict[str, Any]] = []
