@@ -63,7 +63,8 @@ def _push(args: argparse.Namespace) -> int:
     from bridge.settings import BadSetting, check_http_url
 
     try:
-        check_http_url("--url", args.url)
+        from_env = os.environ.get("LANGFLOW_URL") == args.url
+        check_http_url("--url (from LANGFLOW_URL)" if from_env else "--url", args.url)
     except BadSetting as exc:
         print(f"rtms-langflow flows push: {exc}", file=sys.stderr)
         return 2
