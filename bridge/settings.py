@@ -216,10 +216,9 @@ class BridgeSettings(ZoomCredentials):
     @field_validator("langflow_url")
     @classmethod
     def _check_langflow_url(cls, value: str) -> str:
-        value = value.strip()
         if value:
             _check_http_url(value)
-        return value.rstrip("/")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -263,12 +262,11 @@ def _check_http_url(value: str) -> None:
     """An http(s) URL with a host, or ValueError saying what is missing."""
     try:
         parts = urlsplit(value)
-        port = parts.port  # ValueError when not a number in range
+        _ = parts.port  # raises ValueError when not a number in range
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
-    del port
 
 
 def check_http_url(name: str, value: str) -> str:

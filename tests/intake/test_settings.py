@@ -90,5 +90,5 @@ def test_secrets_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_good_values_still_pass() -> None:
     s = BridgeSettings(_env_file=None, langflow_url="http://127.0.0.1:7860/", langflow_tweaks='{"n": {"f": 1}}',
                        database_url="postgresql+asyncpg://u:p@127.0.0.1:5432/db", redis_url="redis://127.0.0.1/0")
-    assert s.langflow_url == "http://127.0.0.1:7860" and s.langflow_tweaks == {"n": {"f": 1}}
+    assert s.langflow_url == "http://127.0.0.1:7860/" and s.langflow_tweaks == {"n": {"f": 1}}
     assert BridgeSettings(_env_file=None, langflow_tweaks="").langflow_tweaks == {}
