@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_preflight(settings, names))
     except BadSetting as exc:
         return _fail([str(exc)])
+    except KeyboardInterrupt:  # Ctrl-C while a check waits on the network
+        return 130
     return _serve(settings)
 
 
