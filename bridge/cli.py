@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import NoReturn, Protocol, cast
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -17,6 +17,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "flows": ("bridge.flows_command", "Build the flow JSONs from components/, or push them to a Langflow server."),
     "demo": ("bridge.demo", "Run the whole product locally: Langflow, the bridge and a simulated meeting."),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line naming the option and what is wrong (exit 2), not the usage text plus the line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 class Subcommand(Protocol):
@@ -29,7 +36,7 @@ def _load(name: str) -> Subcommand:
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rtms-langflow",
         description="Live AI agents on Zoom meetings: Zoom RTMS transcripts windowed into Langflow flows.",
     )
@@ -46,7 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(selected if selected in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
-    return _load(args.command).run(args)
+    from bridge.settings import BadSetting
+
+    try:
+        return _load(args.command).run(args)
+    except BadSetting as exc:  # a subcommand's option or setting found unusable after parsing
+        print(f"rtms-langflow {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

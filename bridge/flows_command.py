@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from pathlib import Path
@@ -59,7 +60,18 @@ def _build(args: argparse.Namespace) -> int:
 
 def _push(args: argparse.Namespace) -> int:
     from bridge.flows_push import FlowPushError, push_flows
+    from bridge.settings import BadSetting, check_http_url
 
+    try:
+        from_env = os.environ.get("LANGFLOW_URL") == args.url
+        check_http_url("--url (from LANGFLOW_URL)" if from_env else "--url", args.url)
+    except BadSetting as exc:
+        print(f"rtms-langflow flows push: {exc}", file=sys.stderr)
+        return 2
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        print(f"rtms-langflow flows push: --timeout: must be a finite number > 0, got {args.timeout}",
+              file=sys.stderr)
+        return 2
     if not args.api_key:
         print("rtms-langflow flows push: no API key (--api-key or LANGFLOW_API_KEY)", file=sys.stderr)
         return 2

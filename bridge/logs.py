@@ -1,6 +1,8 @@
 """Structured logging: one JSON object per line, with the event name and key=value context.
 
 Transcript text and personal names are private: log them only at DEBUG, never in `extra` of higher levels.
+An `extra` key that collides with a key the formatter writes itself (`event`, `level`, ...) is kept under the
+same name with a trailing `_`: the message a line was logged with is never replaced by what a sender chose.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from typing import Any
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_OWN = frozenset({"ts", "level", "logger", "event", "exc_type", "exc"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,6 +27,8 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
+                while key in _OWN or key in entry:
+                    key += "_"
                 entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc_type"] = record.exc_info[0].__name__

@@ -1,7 +1,9 @@
 """Configuration from the environment and an optional `.env`, shared by the bridge and the simulator.
 
 The three Zoom secrets keep the names Zoom's own webhook sample uses. Settings objects are built by the app
-factory or the CLI, never at import time, so tests can make one per case.
+factory or the CLI, never at import time, so tests can make one per case. A bad value is reported by the name the
+user set (`BRIDGE_PORT`, not `port`): `problems()` turns a validation error into one line per setting, and
+`BadSetting` carries one such line from anywhere else (a store that does not open, a port that is taken).
 """
 
 from __future__ import annotations
@@ -9,11 +11,21 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class BadSetting(ValueError):
+    """One setting (or command-line option) that cannot be used: `str()` is the one line to print."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name, self.problem = name, problem
+        super().__init__(f"{name}: {problem}")
 
 
 class ZoomCredentials(BaseSettings):
@@ -69,6 +81,9 @@ class BridgeSettings(ZoomCredentials):
     webhook_path: str = Field(default="/webhook", pattern=r"^/[A-Za-z0-9._~/-]*$",
                               description="Path of the Zoom event-notification endpoint.")
     max_body_bytes: int = Field(default=65536, ge=1024, description="Webhook bodies larger than this get 413.")
+    body_timeout_s: float = Field(default=5.0, gt=0, le=60,
+                                  description="A webhook body not fully received this long after its headers gets "
+                                              "408 (a sender dribbling bytes holds no connection longer).")
     signature_window_s: float = Field(default=300.0, gt=0,
                                       description="Maximum age (either way) of x-zm-request-timestamp.")
     webhook_dedupe_ttl_s: float = Field(default=7200.0, gt=0,
@@ -119,7 +134,7 @@ class BridgeSettings(ZoomCredentials):
                                       description="TOML file mapping flows (endpoint names) to triggers "
                                                   "(default: the bundled bridge/pipeline/flows.toml).")
     max_concurrent_runs: int = Field(default=16, ge=1, description="Flow runs in flight at once, all meetings.")
-    langflow_tweaks: dict[str, dict[str, Any]] = Field(
+    langflow_tweaks: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(
         default_factory=dict,
         description="Tweaks for every flow run, as JSON {node id: {field: value}} (e.g. the model node's base_url); "
                     "a flow's own tweaks in the flows file win.")
@@ -179,22 +194,126 @@ class BridgeSettings(ZoomCredentials):
     @field_validator("ca_bundle")
     @classmethod
     def _check_ca(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
+        if value is None:
+            return value
+        if not value.is_file():
             raise ValueError(f"CA bundle {str(value)!r} is not a readable file")
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError(f"CA bundle {str(value)!r} holds no usable PEM certificate "
+                             f"({getattr(exc, 'reason', None) or exc})") from None
+        return value
+
+    @field_validator("langflow_tweaks", mode="before")
+    @classmethod
+    def _tweaks_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno}); expected "
+                                 '{"node id": {"field": value}}') from None
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ValueError('expected a JSON object of objects: {"node id": {"field": value}}')
+        return value
+
+    @field_validator("langflow_url")
+    @classmethod
+    def _check_langflow_url(cls, value: str) -> str:
+        if value:
+            _check_http_url(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from bridge.store.engine import parse_url  # SQLAlchemy is heavy: only when a bridge is configured
+
+        parse_url(value)  # ValueError naming what is wrong
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {value!r}")
+        return value
+
+    @field_validator("flows_config")
+    @classmethod
+    def _check_flows_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
         return value
 
     @model_validator(mode="after")
     def _check_backoff(self) -> BridgeSettings:
         if self.backoff_cap_s < self.backoff_base_s:
-            raise ValueError("backoff_cap_s must be >= backoff_base_s")
+            raise ValueError(f"BRIDGE_BACKOFF_CAP_S ({self.backoff_cap_s:g}) must be >= BRIDGE_BACKOFF_BASE_S "
+                             f"({self.backoff_base_s:g})")
         return self
 
     @model_validator(mode="after")
     def _check_replicas(self) -> BridgeSettings:
-        if self.redis_url:
-            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-                raise ValueError(f"redis_url must be a redis://, rediss:// or unix:// URL, got {self.redis_url!r}")
-            if self.database_url.startswith("sqlite"):
-                raise ValueError("replicas (redis_url set) need one database they all share: set database_url to "
-                                 "a PostgreSQL URL (postgresql+asyncpg://...); SQLite is for a single process")
+        if self.redis_url and self.database_url.startswith("sqlite"):
+            raise ValueError("BRIDGE_REDIS_URL is set (replicas), so BRIDGE_DATABASE_URL must name one database "
+                             "they all share: a PostgreSQL URL (postgresql+asyncpg://...); SQLite is for a single "
+                             "process")
         return self
+
+
+def _check_http_url(value: str) -> None:
+    """An http(s) URL with a host, or ValueError saying what is missing."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError when not a number in range
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+
+
+def check_http_url(name: str, value: str) -> str:
+    """For command-line options: the URL, or `BadSetting` naming the option."""
+    try:
+        _check_http_url(value)
+    except ValueError as exc:
+        raise BadSetting(name, str(exc)) from None
+    return value
+
+
+def env_name(field: str, model: type[BaseSettings] = BridgeSettings) -> str:
+    """The environment name a field is read from."""
+    info = model.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, str):
+        return alias
+    prefix = model.model_config.get("env_prefix") or ""
+    return f"{prefix}{field}".upper()
+
+
+_SECRET_FIELDS = frozenset({"zoom_webhook_secret_token", "zoom_client_secret", "api_token", "langflow_api_key"})
+
+
+def problems(exc: ValidationError, model: type[BaseSettings] = BridgeSettings,
+             names: dict[str, str] | None = None) -> list[str]:
+    """One line per bad setting: its environment name (or the option in `names`), what is wrong, and the value
+    given unless it is a secret."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if not loc:  # a check across settings: its message names them
+            lines.append(message)
+            continue
+        field = loc[0]
+        name = (names or {}).get(field) or env_name(field, model)
+        where = name + "".join(f"[{part}]" for part in loc[1:])
+        given = error.get("input")
+        shown = ""
+        if field not in _SECRET_FIELDS and isinstance(given, (str, int, float)) and error["type"] != "value_error":
+            text = str(given)
+            shown = f" (got {text[:60] + '...' if len(text) > 60 else text!r})"
+        lines.append(f"{where}: {message}{shown}")
+    return lines

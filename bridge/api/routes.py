@@ -29,10 +29,12 @@ from bridge.api.models import (
 from bridge.api.redact import install_access_log_redaction
 from bridge.api.stream import StreamTiming, meeting_events
 from bridge.pipeline.bus import EventBus
+from bridge.rtms.bounded_json import INT64_MAX
 from bridge.store import MeetingRecord, Store
 
 __all__ = ["api_router"]
 
+# Numbers reach SQL as 64-bit integers: a bigger one is a 422 naming the parameter, not an overflow (a 500).
 MeetingId = Annotated[str, Path(min_length=1, max_length=256, description="The meeting's RTMS stream id.")]
 
 
@@ -41,7 +43,7 @@ def api_router(get_store: Callable[[], Store], get_bus: Callable[[], EventBus], 
     """The API routes. `info()` adds to `GET /api/info` (at least `model`: "offline" makes the dashboard show that
     insights come from the rule-based local model); `timing` tunes the event stream (tests)."""
     stream_timing = timing or StreamTiming()
-    install_access_log_redaction()
+    install_access_log_redaction(token=token)
     router = APIRouter(prefix="/api", dependencies=[Depends(token_guard(token))], tags=["api"])
     # EventSource cannot send headers: this route also accepts ?token=, so it lives on a router of its own.
     events_router = APIRouter(prefix="/api", dependencies=[Depends(token_guard(token, allow_query=True))])
@@ -61,7 +63,7 @@ def api_router(get_store: Callable[[], Store], get_bus: Callable[[], EventBus], 
 
     @router.get("/meetings", response_model=MeetingList)
     async def list_meetings(limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                            offset: Annotated[int, Query(ge=0)] = 0) -> MeetingList:
+                            offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> MeetingList:
         """Newest first."""
         records = await get_store().list_meetings(limit=limit, offset=offset)
         return MeetingList(meetings=[MeetingOut.of(m) for m in records])
@@ -72,7 +74,7 @@ def api_router(get_store: Callable[[], Store], get_bus: Callable[[], EventBus], 
         return MeetingDetailOut.of(await meeting_or_404(stream_id))
 
     @router.get("/meetings/{stream_id}/transcript", response_model=TranscriptOut)
-    async def transcript(stream_id: MeetingId, after_seq: Annotated[int, Query(ge=0)] = 0,
+    async def transcript(stream_id: MeetingId, after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
                          limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> TranscriptOut:
         """Lines with seq > after_seq, in order; page with `after_seq` = the last seq received."""
         await meeting_or_404(stream_id)

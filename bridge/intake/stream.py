@@ -494,7 +494,7 @@ class RtmsStream:
         elif isinstance(event, Received):
             message = event.message
             if isinstance(message, TranscriptData):
-                utterance = self.translator.transcript(message.content)
+                utterance = self.translator.transcript(message.content, int(self._wall() * 1000))
                 if utterance is None:
                     self.metrics.duplicate_lines.inc()
                 else:

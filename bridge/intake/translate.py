@@ -71,13 +71,16 @@ class EventTranslator:
     def _base(self) -> dict[str, object]:
         return {"stream_id": self.ref.stream_id, "instance_id": self.ref.instance_id, "product": self.ref.product}
 
-    def transcript(self, content: TranscriptContent) -> Utterance | None:
-        """The utterance for a transcript line, or None when this line was already delivered."""
+    def transcript(self, content: TranscriptContent, arrival_ms: int = 0) -> Utterance | None:
+        """The utterance for a transcript line, or None when this line was already delivered. A line with no time
+        of its own (no `start_time`, no `timestamp`) starts at `arrival_ms`, the wall clock when it arrived; its
+        repeats are still recognised, by the fields Zoom did send."""
         user_id = _uid(content.user_id) or (content.channel_id or "")
-        start = content.start_time if content.start_time is not None else content.timestamp
-        end = content.end_time if content.end_time is not None else start
         digest = hashlib.blake2b(content.data.encode("utf-8"), digest_size=8).digest()
-        if not self._seen.add((user_id, start, end, content.timestamp, digest)):
+        key = (user_id, content.start_time, content.end_time, content.timestamp, digest)
+        start = next((t for t in (content.start_time, content.timestamp) if t is not None), arrival_ms)
+        end = content.end_time if content.end_time is not None else start
+        if not self._seen.add(key):
             self.duplicates += 1
             return None
         speaker = content.user_name or self.roster.get(user_id) or content.channel_id or ""

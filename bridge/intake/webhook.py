@@ -1,8 +1,9 @@
 """The Zoom event-notification endpoint: `POST {webhook_path}`.
 
-Order of checks, cheapest and safest first: body size (413), `x-zm-signature` over the raw bytes with the
-timestamp window (401: missing, stale or wrong, nothing started), exact replay of a signed request (409), JSON and
-payload shape (400), event known (unknown: 200, logged and ignored). The URL-validation challenge is answered only
+Order of checks, cheapest and safest first: body size (413) and read time (408), `x-zm-signature` over the raw
+bytes with the timestamp window (401: missing, stale or wrong, nothing started), exact replay of a signed request
+(409), JSON and payload shape (400; integers beyond 64 bits included), event known (unknown: 200, logged and
+ignored). The URL-validation challenge is answered only
 when signed: answering unsigned ones would hand anyone an HMAC oracle under the webhook secret, which is exactly
 what a forged `x-zm-signature` needs.
 
@@ -17,6 +18,7 @@ there before the 200, so a replica that dies right after answering loses nothing
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -88,6 +90,7 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
     secret = settings.zoom_webhook_secret_token.get_secret_value()
     cap = settings.max_body_bytes
     window = settings.signature_window_s
+    body_timeout = settings.body_timeout_s
     seen = SeenKeys()
 
     def outcome(label: str, status: int, body: dict[str, str]) -> JSONResponse:
@@ -97,19 +100,26 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
     @router.post(settings.webhook_path, include_in_schema=False)
     async def zoom_webhook(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
             return outcome("too_large", 413, {"error": f"body larger than {cap} bytes"})
         chunks: list[bytes] = []
         size = 0
         try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > cap:
-                    return outcome("too_large", 413, {"error": f"body larger than {cap} bytes"})
-                chunks.append(chunk)
+            async with asyncio.timeout(body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > cap:
+                        return outcome("too_large", 413, {"error": f"body larger than {cap} bytes"})
+                    chunks.append(chunk)
         except ClientDisconnect:  # the sender gave up (Zoom waits 3 s); it will deliver again
             log.info("webhook sender disconnected before the body arrived")
             return outcome("disconnected", 400, {"error": "incomplete body"})
+        except TimeoutError:
+            log.warning("webhook body too slow", extra={"received_bytes": size, "timeout_s": body_timeout,
+                                                        "client": request.client.host if request.client else None})
+            response = outcome("body_timeout", 408, {"error": f"body not received within {body_timeout:g} s"})
+            response.headers["Connection"] = "close"
+            return response
         body = b"".join(chunks)
 
         now = clock()
@@ -124,7 +134,7 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
                      else "stale" if isinstance(exc, StaleTimestamp) else "bad_signature")
             log.warning("webhook refused", extra={"outcome": label, "error": str(exc),
                                                   "client": request.client.host if request.client else None})
-            return outcome(label, 401, {"error": "invalid or missing signature"})
+            return outcome(label, 401, {"error": f"invalid or missing signature: {exc}"})
         assert signature is not None
         replay_key = f"sig:{signature.strip()}"
         if seen.seen(replay_key, now):
@@ -135,7 +145,7 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
             event = parse_webhook(body)
         except UnknownWebhookEvent as exc:
             seen.add(replay_key, now, 2 * window)
-            log.info("unknown webhook event ignored", extra={"event": exc.event})
+            log.info("unknown webhook event ignored", extra={"webhook_event": exc.event})
             return outcome("unknown_event", 200, {"status": "ignored"})
         except MalformedWebhook as exc:
             log.warning("malformed webhook", extra={"error": str(exc)})
@@ -164,12 +174,12 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
 
     def duplicate(event: WebhookEvent, replay_key: str, now: float) -> JSONResponse:
         seen.add(replay_key, now, 2 * window)
-        log.info("re-delivered webhook ignored", extra={"event": event.event, "outcome": "duplicate"})
+        log.info("re-delivered webhook ignored", extra={"webhook_event": event.event, "outcome": "duplicate"})
         return outcome("duplicate", 200, {"status": "duplicate"})
 
     def acted(event: WebhookEvent, result: str, replay_key: str, now: float) -> JSONResponse:
         seen.add(replay_key, now, 2 * window)
-        log.info("webhook", extra={"event": event.event, "outcome": result,
+        log.info("webhook", extra={"webhook_event": event.event, "outcome": result,
                                    "stream_id": getattr(event, "rtms_stream_id", None)})
         return outcome(result, 200, {"status": result})
 
@@ -187,7 +197,7 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
                 await coordinator.forget_delivery(keys)
                 return outcome(result, 503, {"error": "shutting down"})
         except (RedisError, OSError) as exc:
-            log.error("webhook not taken: Redis unavailable", extra={"event": event.event, "error": str(exc)})
+            log.error("webhook not taken: Redis unavailable", extra={"webhook_event": event.event, "error": str(exc)})
             return outcome("redis_unavailable", 503, {"error": "coordination store unavailable, retry later"})
         return acted(event, result, replay_key, now)
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from bridge.rtms import bounded_json
 from bridge.rtms.enums import ID_KEYS, MessageType
 from bridge.rtms.errors import MalformedFrame, UnknownMessageType
 from bridge.rtms.messages import MESSAGE_CLASSES, RtmsMessage
@@ -44,9 +45,11 @@ def parse_json_object(frame: str | bytes | bytearray | memoryview) -> dict[str, 
     if not text.strip():
         raise MalformedFrame("empty frame")
     try:
-        value = json.loads(text)
+        value = bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedFrame(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except bounded_json.NumberOutOfRange as exc:
+        raise MalformedFrame("integer out of range (signed 64-bit)", field=exc.path or None) from None
     except RecursionError:
         raise MalformedFrame("JSON nested too deeply") from None
     if not isinstance(value, dict):

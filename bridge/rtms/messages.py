@@ -404,7 +404,8 @@ class MediaContent(BaseModel):
 
 
 class TranscriptContent(BaseModel):
-    """One utterance: `data` is UTF-8 text (not base64); `timestamp` is the utterance start."""
+    """One utterance: `data` is UTF-8 text (not base64); `timestamp` is the utterance start. A frame without one
+    still carries the words: the receiver dates it by its arrival rather than dropping it."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     user_id: UserId | None = None
@@ -412,7 +413,7 @@ class TranscriptContent(BaseModel):
     channel_id: str | None = None
     start_time: int | None = None
     end_time: int | None = None
-    timestamp: int
+    timestamp: int | None = None
     language: int | None = None
     data: str
 

@@ -12,6 +12,7 @@ import hmac
 from bridge.rtms.errors import BadSignature, MissingSignature, StaleTimestamp
 
 DEFAULT_TOLERANCE_S = 300
+_MAX_TIMESTAMP_DIGITS = 15  # Unix seconds stay 10 digits until 2286; milliseconds (13) are refused as stale
 
 
 def _hmac_hex(key: str, message: bytes) -> str:
@@ -56,9 +57,11 @@ def verify_webhook_signature(
     ts_text = timestamp.strip()
     if not (ts_text.isascii() and ts_text.isdigit()):
         raise BadSignature("x-zm-request-timestamp is not an integer")
+    if len(ts_text) > _MAX_TIMESTAMP_DIGITS:  # never converted: Python refuses 4,300+ digits
+        raise StaleTimestamp("x-zm-request-timestamp is out of range")
     ts = int(ts_text)
     if abs(now_s - ts) > tolerance_s:
-        raise StaleTimestamp(f"request timestamp is {int(now_s - ts)} s from now (window {int(tolerance_s)} s)")
+        raise StaleTimestamp(f"x-zm-request-timestamp is {int(now_s - ts)} s from now (window {int(tolerance_s)} s)")
     expected = webhook_signature(secret_token, ts_text, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise BadSignature("x-zm-signature does not match the body")

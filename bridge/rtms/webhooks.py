@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bridge.rtms import bounded_json
 from bridge.rtms.enums import ID_KEYS, Product, StopReason, as_enum
 from bridge.rtms.errors import MalformedWebhook, UnknownWebhookEvent
 
@@ -103,7 +104,9 @@ WebhookEvent = (
 def parse_webhook(body: bytes | str) -> WebhookEvent:
     """Decode a webhook body. Raises `MalformedWebhook` (HTTP 400) or `UnknownWebhookEvent` (HTTP 200, ignored)."""
     try:
-        envelope = json.loads(body)
+        envelope = bounded_json.loads(body)
+    except bounded_json.NumberOutOfRange as exc:
+        raise MalformedWebhook("integer out of range (signed 64-bit)", field=exc.path or None) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedWebhook(f"body is not JSON ({exc})") from None
     except RecursionError:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 
 from pydantic import ValidationError
 
 from bridge.logs import configure_logging, get_logger
+from bridge.preflight import check_address
 from bridge.rtms.enums import Product, StopReason
-from bridge.settings import ZoomCredentials
+from bridge.settings import BadSetting, ZoomCredentials
 from bridge.simulator.config import CHAOS_KINDS, ChaosEvent, MeetingSpec, SimulatorConfig
 from bridge.simulator.errors import UrlValidationFailed
 from bridge.simulator.report import MeetingReport
@@ -43,27 +45,53 @@ def _schedule(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated seconds, e.g. 300,1200,3600; got {text!r}"
         ) from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"retry delays must be finite numbers, got {text!r}")
     if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError("retry delays must be >= 0")
     return values
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # inf and nan parse as floats but mean nothing here
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
 def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
     try:
-        value = float(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
@@ -76,6 +104,34 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def _stop_reason(text: str) -> int:
+    value = _count(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"expected an RTMS stop reason (0-1000), got {text}")
+    return value
+
+
+# SimulatorConfig and MeetingSpec fields -> the option that sets them, for one-line errors.
+_OPTIONS = {
+    "webhook_url": "--webhook-url", "extra_webhook_urls": "--webhook-url", "host": "--host",
+    "port_signaling": "--port-signaling", "port_media": "--port-media", "speed": "--speed",
+    "keepalive_interval_s": "--keepalive-interval", "keepalive_misses": "--keepalive-misses",
+    "signaling_reconnect_window_s": "--signaling-window", "media_reconnect_window_s": "--media-window",
+    "webhook_timeout_s": "--webhook-timeout", "webhook_retry_schedule_s": "--retry-schedule",
+    "redeliver_s": "--redeliver-after-loss", "chaos": "--chaos", "stop_reason": "--stop-reason",
+    "client_id": "ZOOM_CLIENT_ID", "client_secret": "ZOOM_CLIENT_SECRET", "webhook_secret": "ZOOM_WEBHOOK_SECRET_TOKEN",
+}
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{_OPTIONS.get(loc[0], loc[0])}: {message}" if loc else message)
+    return lines
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +165,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"what the meeting says: a bundled sample ({', '.join(sample_names())}) or a .jsonl, .vtt, .srt or "
         "AMI .json file (default: %(default)s)",
     )
-    add("--max-lines", type=int, default=0, metavar="N", help="replay only the first N lines (0: all)")
+    add("--max-lines", type=_count, default=0, metavar="N", help="replay only the first N lines (0: all)")
     add(
         "--speed",
         type=_positive_float,
@@ -153,14 +209,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--stop-reason",
-        type=int,
+        type=_stop_reason,
         default=int(StopReason.MEETING_ENDED),
         metavar="N",
         help="stop reason sent when a replay ends normally (6: meeting ended)",
     )
     add("--host", default="127.0.0.1", help="address the RTMS WebSocket servers listen on (default: %(default)s)")
-    add("--port-signaling", type=int, default=0, metavar="PORT", help="signaling server port (0: any free port)")
-    add("--port-media", type=int, default=0, metavar="PORT", help="media server port (0: any free port)")
+    add("--port-signaling", type=_port, default=0, metavar="PORT", help="signaling server port (0: any free port)")
+    add("--port-media", type=_port, default=0, metavar="PORT", help="media server port (0: any free port)")
     add(
         "--keepalive-interval",
         type=_positive_float,
@@ -307,6 +363,14 @@ def run(args: argparse.Namespace) -> int:
             for n in range(args.meetings)
         ]
     except ValidationError as exc:
+        for line in _problems(exc):
+            print(f"rtms-langflow simulate: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    try:  # the servers bind these: a bad host or a taken port is a usage error, not a traceback
+        check_address(args.host, args.port_signaling, host_name="--host", port_name="--port-signaling")
+        if args.port_media:
+            check_address(args.host, args.port_media, host_name="--host", port_name="--port-media")
+    except BadSetting as exc:
         print(f"rtms-langflow simulate: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -445,7 +445,7 @@ class Stream:
                 if link is None:
                     return
                 line = self._pending[0]
-                await self._before_media(line.frame.content.timestamp)
+                await self._before_media(line.frame.content.timestamp or 0)
                 if not await link.send_media(line.frame):
                     return
                 with contextlib.suppress(ValueError):  # lines taken back meanwhile may now stand before it

@@ -204,3 +204,51 @@ async def test_query_token_stays_out_of_the_access_log(tmp_path: Path, caplog: p
     access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert any("/events?token=***" in line for line in access), access
     assert not any(TOKEN in line or "a-wrong-one" in line for line in access), access
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("/e?%74oken=abc&b=1", "/e?%74oken=***&b=1"),  # a query parser decodes the name to `token`
+    ("/e?%54%4F%4B%45%4E=abc", "/e?%54%4F%4B%45%4E=***"),
+    ("/e?a=1;token=abc", "/e?a=1;token=***"),  # `;` separates parameters for some parsers
+    ("/e;token=abc?b=1", "/e;token=***"),  # a path parameter: masked to the end, not guessed at
+    ("/e?tok%65n=abc#x", "/e?tok%65n=***#x"),
+    ("/e?access_token=abc", "/e?access_token=***"),
+    ("/e?tokens=abc&b=token", "/e?tokens=abc&b=token"),  # other names and values are left alone
+])
+def test_redaction_sees_through_encoded_names_and_semicolons(raw: str, expected: str) -> None:
+    assert redact_query_token(raw) == expected
+
+
+def test_redaction_masks_the_configured_token_wherever_it_appears() -> None:
+    secret = "s3cret/+token"
+    for text in (f"/x/{secret}", "/x?q=s3cret%2F%2Btoken", "/x?q=s3cret%2f%2btoken", "/x?q=%73%33cret%2F%2Btoken"):
+        assert "s3cret" not in redact_query_token(text, (secret,)), text
+
+
+async def test_encoded_token_spellings_stay_out_of_the_access_log(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    async with api_server(tmp_path, access_log=True) as server, server.client(token=None) as client:
+        await seed_planning(server.store)
+        for query in (f"?%74oken={TOKEN}", f"?a=1;token={TOKEN}", f"?t%6Fken={TOKEN}&x=1"):
+            await client.get(f"/api/meetings/{PLANNING}/insights{query}")
+        await client.get(f"/api/info;token={TOKEN}")
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert len(access) >= 4, access
+    assert not any(TOKEN in line for line in access), access
+
+
+@pytest.mark.parametrize(("path", "param"), [
+    ("/api/meetings", "offset"), (f"/api/meetings/{SALES}/transcript", "after_seq"),
+    ("/api/meetings", "limit"), (f"/api/meetings/{SALES}/transcript", "limit"),
+])
+@pytest.mark.parametrize("value", [str(10**20), str(2**63), "9" * 5000, "-" + "9" * 30])
+async def test_numbers_beyond_64_bits_are_a_422_naming_the_parameter(api: ApiServer, path: str, param: str,
+                                                                     value: str) -> None:
+    await seed_sales(api.store)
+    async with api.client() as client:
+        response = await client.get(path, params={param: value})
+        assert response.status_code == 422, response.text
+        assert param in response.text
+        largest = await client.get(path, params={param: str(2**63 - 1)} if param != "limit" else {})
+        assert largest.status_code == 200, largest.text

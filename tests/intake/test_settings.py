@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bridge.settings import BridgeSettings
+from bridge.settings import BridgeSettings, problems
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -47,17 +47,48 @@ def test_defaults_are_zoom_safe() -> None:
 @pytest.mark.parametrize("field, value, words", [
     ("allowed_hosts", "*", "not a host name"),
     ("allowed_hosts", "http://x.zoom.us", "not a host name"),
-    ("media", "smell", "media"),
+    ("media", "smell", "'audio', 'video' or 'chat'"),
     ("ca_bundle", "/nonexistent/ca.pem", "not a readable file"),
-    ("webhook_path", "webhook", "webhook_path"),
-    ("backoff_cap_s", "0.1", "backoff_cap_s"),
-    ("redis_url", "http://127.0.0.1:6379", "redis_url must be a redis://"),
-    ("redis_url", "redis://127.0.0.1:6379/0", "need one database they all share"),  # with the SQLite default
-    ("lease_ttl_s", "90", "lease_ttl_s"),
-    ("replica_id", "a b", "replica_id"),
+    ("ca_bundle", str(README), "no usable PEM certificate"),
+    ("webhook_path", "webhook", "should match pattern"),
+    ("backoff_cap_s", "0.1", "BRIDGE_BACKOFF_CAP_S (0.1) must be >= BRIDGE_BACKOFF_BASE_S (3)"),
+    ("redis_url", "http://127.0.0.1:6379", "must be a redis://"),
+    ("redis_url", "redis://127.0.0.1:6379/0", "BRIDGE_DATABASE_URL must name one database"),  # SQLite default
+    ("lease_ttl_s", "90", "less than or equal to 50"),
+    ("replica_id", "a b", "should match pattern"),
+    ("langflow_tweaks", "{bad", "not valid JSON"),
+    ("langflow_tweaks", '{"node": 1}', "JSON object of objects"),
+    ("langflow_url", "not a url", "not an http:// or https:// URL"),
+    ("langflow_url", "ftp://h/x", "not an http:// or https:// URL"),
+    ("langflow_url", "http://h:99999", "not a URL"),
+    ("database_url", "nonsense", "not a SQLAlchemy URL"),
+    ("database_url", "mysql://h/db", "not supported"),
+    ("flows_config", "/nonexistent/flows.toml", "not a readable file"),
+    ("port", "eighty", "valid integer"),
 ])
-def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, field: str, value: str, words: str) -> None:
+def test_bad_values_are_one_line_naming_the_setting(monkeypatch: pytest.MonkeyPatch, field: str, value: str,
+                                                    words: str) -> None:
     monkeypatch.setenv(f"BRIDGE_{field.upper()}", value)
     with pytest.raises(ValidationError) as info:
         BridgeSettings(_env_file=None)
-    assert words in str(info.value)
+    (line,) = problems(info.value)
+    assert "BRIDGE_" in line and words in line, line
+    if field not in ("backoff_cap_s", "redis_url") or value.startswith("http"):
+        assert line.startswith(f"BRIDGE_{field.upper()}"), line
+    assert "\n" not in line and "pydantic.dev" not in line
+
+
+def test_secrets_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError) as info:
+        BridgeSettings(_env_file=None, api_token=["not", "a", "string"], port="x", langflow_url="nope")
+    lines = problems(info.value, names={"port": "--port"})
+    assert any(line.startswith("BRIDGE_API_TOKEN: ") for line in lines) and "not" not in lines[0].split(":", 1)[1]
+    assert any(line.startswith("--port: ") and "'x'" in line for line in lines), lines
+    assert any(line.startswith("BRIDGE_LANGFLOW_URL: ") for line in lines), lines
+
+
+def test_good_values_still_pass() -> None:
+    s = BridgeSettings(_env_file=None, langflow_url="http://127.0.0.1:7860/", langflow_tweaks='{"n": {"f": 1}}',
+                       database_url="postgresql+asyncpg://u:p@127.0.0.1:5432/db", redis_url="redis://127.0.0.1/0")
+    assert s.langflow_url == "http://127.0.0.1:7860/" and s.langflow_tweaks == {"n": {"f": 1}}
+    assert BridgeSettings(_env_file=None, langflow_tweaks="").langflow_tweaks == {}

@@ -74,7 +74,7 @@ async def test_sigterm_to_the_serve_command(tmp_path: Any) -> None:
            # its own store: a bridge resumes at start what its store says is live (left so by this shutdown)
            "BRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--env-file", str(tmp_path / "none.env"),
+        sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--env-file", os.devnull,
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     log_lines: list[dict[str, Any]] = []

@@ -60,3 +60,34 @@ def test_bounded_key_set_forgets_oldest() -> None:
     assert keys.add("a") and keys.add("b") and not keys.add("a")
     keys.add("c")  # evicts b (a was touched)
     assert "a" in keys and "b" not in keys and len(keys) == 2
+
+
+def test_lines_without_a_timestamp_take_their_arrival_time() -> None:
+    """Six frames with no `content.timestamp` (nor start/end): all six become lines, dated by their arrival."""
+    import json
+
+    from bridge.rtms.codec import decode
+    from bridge.rtms.messages import TranscriptData
+
+    t = EventTranslator(REF)
+    got = []
+    for n in range(6):
+        frame = json.dumps({"msg_type": 17, "content": {"user_id": 7, "user_name": "Ann", "data": f"line {n}"}})
+        message = decode(frame)
+        assert isinstance(message, TranscriptData)
+        utterance = t.transcript(message.content, arrival_ms=1_700_000_000_000 + n * 1000)
+        assert utterance is not None
+        got.append((utterance.seq, utterance.start_ms, utterance.end_ms))
+    assert got == [(n + 1, 1_700_000_000_000 + n * 1000, 1_700_000_000_000 + n * 1000) for n in range(6)]
+    # A repeat of one of them (after a reconnect) is still recognised by what Zoom did send.
+    again = decode(json.dumps({"msg_type": 17, "content": {"user_id": 7, "user_name": "Ann", "data": "line 2"}}))
+    assert isinstance(again, TranscriptData)
+    assert t.transcript(again.content, arrival_ms=1_700_000_099_000) is None
+
+
+def test_own_times_win_over_the_arrival_time() -> None:
+    t = EventTranslator(REF)
+    u = t.transcript(TranscriptContent(user_id=1, timestamp=5000, data="a"), arrival_ms=9_999)
+    assert u is not None and (u.start_ms, u.end_ms) == (5000, 5000)
+    u = t.transcript(TranscriptContent(user_id=1, start_time=100, end_time=900, data="b"), arrival_ms=9_999)
+    assert u is not None and (u.start_ms, u.end_ms) == (100, 900)

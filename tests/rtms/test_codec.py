@@ -193,7 +193,8 @@ MALFORMED: list[tuple[str, str | bytes, type[MalformedFrame], str | None, str]] 
     ("msg_type 0", json.dumps({"msg_type": 0}), UnknownMessageType, "msg_type", "unknown"),
     ("negative msg_type", json.dumps({"msg_type": -3}), UnknownMessageType, "msg_type", "unknown"),
     ("numeric-string unknown", json.dumps({"msg_type": "30"}), UnknownMessageType, "msg_type", "unknown"),
-    ("missing content.timestamp", _transcript(timestamp=...), MalformedFrame, "content.timestamp", "missing"),
+    ("timestamp too large", _transcript(timestamp=10**30), MalformedFrame, "content.timestamp", "out of range"),
+    ("5,000-digit number", _transcript(timestamp=int("9" * 4000)), MalformedFrame, "content.timestamp", "out of range"),
     ("missing content.data", _transcript(data=...), MalformedFrame, "content.data", "missing"),
     ("missing content", json.dumps({"msg_type": 17}), MalformedFrame, "content", "missing"),
     ("content is text", json.dumps({"msg_type": 17, "content": SECRET}), MalformedFrame, "content", "dictionary"),
@@ -331,10 +332,16 @@ def test_unknown_message_type_carries_the_number() -> None:
 
 def test_validation_error_names_the_message_type() -> None:
     with pytest.raises(MalformedFrame) as info:
-        decode(_transcript(timestamp=...))
+        decode(_transcript(data=...))
     assert info.value.msg_type == 17
     assert info.value.reason == "missing"
-    assert str(info.value) == "malformed RTMS frame: msg_type 17, field 'content.timestamp': missing"
+    assert str(info.value) == "malformed RTMS frame: msg_type 17, field 'content.data': missing"
+
+
+def test_a_transcript_frame_without_a_timestamp_still_decodes() -> None:
+    message = decode(_transcript(timestamp=...))
+    assert isinstance(message, TranscriptData)
+    assert message.content.timestamp is None and message.content.data
 
 
 def test_oversized_frame_is_refused_before_parsing() -> None:
