@@ -175,7 +175,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                   openapi_url=None)
     app.state.bridge = state
     manager.accepting = False  # until the lifespan starts
-    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator))
+    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator,
+                                      store=lambda: state.store))
     for router in _read_routers(state):
         app.include_router(router)
 
