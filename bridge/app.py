@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
@@ -42,6 +43,8 @@ from bridge.pipeline.langflow_runner import LangflowRunner
 from bridge.pipeline.metrics import PipelineMetrics
 from bridge.settings import BridgeSettings
 from bridge.store import Store
+from bridge.teamchat import ChatClient, ChatDeliverer
+from bridge.teamchat.delivery import ChatTargets
 
 log = get_logger(__name__)
 
@@ -134,7 +137,10 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                                 extra_tweaks=settings.langflow_tweaks, metrics=state.pipeline_metrics)
             manager.on_revoke(pipeline.purge)
         state.store, state.pipeline, consumers.pipeline = store, pipeline, pipeline
+        chat: _Chat | None = None
         try:
+            if settings.chat_enabled:
+                chat = await _start_chat(settings, store, state.bus)
             resent = await pipeline.start(resend=not settings.redis_url) if pipeline is not None else 0
             if settings.redis_url:
                 from redis.asyncio import Redis
@@ -166,6 +172,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                 consumers.pipeline = None
                 if pipeline is not None:
                     await pipeline.close()
+                if chat is not None:
+                    await chat.close()
                 state.bus.close()
                 await store.close()
                 state.pipeline = None
@@ -203,6 +211,37 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+@dataclass
+class _Chat:
+    """The Team Chat deliverer and the HTTP client it owns."""
+
+    deliverer: ChatDeliverer
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        try:
+            await self.deliverer.close()
+        finally:
+            await self.http.aclose()
+
+
+async def _start_chat(settings: BridgeSettings, store: Store, bus: EventBus) -> _Chat:
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    client = ChatClient(
+        http, api_url=settings.chat_api_url, oauth_url=settings.chat_oauth_url,
+        client_id=settings.chat_client_id or settings.zoom_client_id,
+        client_secret=(settings.chat_client_secret.get_secret_value()
+                       or settings.zoom_client_secret.get_secret_value()),
+        allowed_hosts=settings.chat_allowed_hosts, max_attempts=settings.chat_max_attempts,
+        max_wait_s=settings.chat_max_wait_s)
+    targets = ChatTargets(robot_jid=settings.chat_robot_jid, account_id=settings.chat_account_id,
+                          objections_to=settings.chat_objections_to, summary_to=settings.chat_summary_to)
+    deliverer = ChatDeliverer(store, bus, client, targets, poll_s=settings.chat_poll_s,
+                              summary_wait_s=settings.chat_summary_wait_s, lookback_s=settings.chat_lookback_s)
+    await deliverer.start()
+    return _Chat(deliverer, http)
 
 
 def _read_routers(state: BridgeState) -> list[Any]:

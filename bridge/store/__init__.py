@@ -38,6 +38,7 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     meeting_names(instance_ids) -> {instance_id: MeetingNameRecord} ; host_names(stream_ids) -> {stream_id: name}
     set_stop_reason(stream_id, reason, *, fence=None)     # Zoom's stop reason of an ended stream
     claim_delivery(key, *, stream_id, kind, to_jid) -> bool   # True once per key: the caller sends it
+    reclaim_delivery(key, *, updated_at_ms) -> bool       # a stale pending one, if untouched since
     update_delivery(key, status, *, attempts=None, message_id=None, error=None)
     deliveries(*, stream_id=None, status=None) -> list[ChatDeliveryRecord]
     meetings_since(since_ms) -> list[MeetingRecord] ; has_unfinished_windows(stream_id) -> bool

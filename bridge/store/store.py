@@ -598,6 +598,17 @@ class Store:
         except IntegrityError as exc:
             raise await self._integrity(exc, stream_id) from exc
 
+    async def reclaim_delivery(self, key: str, *, updated_at_ms: int) -> bool:
+        """Take a pending delivery over for another try, only if nobody touched it since `updated_at_ms` (so two
+        replicas sweeping at once do not both resend it)."""
+        async with self._write() as session:
+            result = await session.execute(
+                update(ChatDelivery)
+                .where(ChatDelivery.key == key, ChatDelivery.status == "pending",
+                       ChatDelivery.updated_at_ms == updated_at_ms)
+                .values(updated_at_ms=max(self._clock(), updated_at_ms + 1)).returning(ChatDelivery.id))
+            return result.first() is not None
+
     async def update_delivery(self, key: str, status: DeliveryStatus, *, attempts: int | None = None,
                               message_id: str | None = None, error: str | None = None) -> None:
         """Record how a delivery went; LookupError for an unknown key."""
