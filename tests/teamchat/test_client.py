@@ -102,3 +102,19 @@ def test_wire_reading() -> None:
     assert wire.decide(502, {}, now).verdict == "retry"
     assert wire.error_text(400, b'{"code":300,"message":"Validation Failed."}') == \
         "HTTP 400: code 300: Validation Failed."
+
+
+def test_settings_name_what_is_missing() -> None:
+    from pydantic import ValidationError
+
+    from tests.intake.conftest import make_settings
+
+    with pytest.raises(ValidationError, match="BRIDGE_CHAT_ROBOT_JID, BRIDGE_CHAT_ACCOUNT_ID"):
+        make_settings(chat_enabled=True)
+    with pytest.raises(ValidationError, match="BRIDGE_CHAT_API_URL"):
+        make_settings(chat_enabled=True, chat_robot_jid="r", chat_account_id="a",
+                      chat_api_url="https://evil.example/v2")
+    with pytest.raises(ValidationError, match="somewhere to post"):
+        make_settings(chat_enabled=True, chat_robot_jid="r", chat_account_id="a", chat_objections_to="")
+    ok = make_settings(chat_enabled=True, chat_robot_jid="r", chat_account_id="a")
+    assert ok.chat_api_url == "https://api.zoom.us/v2" and ok.chat_objections_to == "host"
