@@ -21,6 +21,7 @@ that cannot take it answers 503 so Zoom delivers it again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from bridge.store import Store
 log = get_logger(__name__)
 
 _MAX_REMEMBERED = 100_000
+NAME_WRITE_TIMEOUT_S = 2.0
 
 
 class Cluster(Protocol):
@@ -176,11 +178,13 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         if target is None:
             return outcome("not_accepting", 503, {"error": "starting or shutting down"})
         try:
-            await target.save_meeting_name(event.instance_id, product=event.product.value, topic=event.topic,
-                                           host_id=event.host_id, numeric_id=event.numeric_id,
-                                           start_time_ms=event.start_time_ms)
-        except Exception as exc:  # the store is down: Zoom delivers it again
-            log.error("meeting name not stored", extra={"event": event.event, "error": str(exc)})
+            async with asyncio.timeout(NAME_WRITE_TIMEOUT_S):  # Zoom wants its answer within 3 s
+                await target.save_meeting_name(event.instance_id, product=event.product.value, topic=event.topic,
+                                               host_id=event.host_id, numeric_id=event.numeric_id,
+                                               start_time_ms=event.start_time_ms)
+        except Exception as exc:  # the store is down or slow: Zoom delivers it again
+            log.error("meeting name not stored",
+                      extra={"event": event.event, "error": str(exc) or type(exc).__name__})
             return outcome("store_unavailable", 503, {"error": "store unavailable, retry later"})
         seen.add(replay_key, now, 2 * window)
         log.info("webhook", extra={"event": event.event, "outcome": "named", "has_topic": event.topic is not None})

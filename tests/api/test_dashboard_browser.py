@@ -322,3 +322,35 @@ async def test_every_bundled_sample_shows_its_topic_and_an_honest_state(tmp_path
         await pipeline.close()
         await store.close()
     assert problems == []
+
+
+async def test_pills_say_what_each_meeting_is_doing(api: ApiServer, page: Any) -> None:
+    """The meeting's pill is its state (a normal end, an error, a revocation, a bridge stop), never how the stream
+    closed; the page's own connection is the small indicator beside it."""
+    store = api.store
+    cases = [("s-ok", "terminated", 6, "ended"), ("s-err", "terminated", 24, "ended with an error"),
+             ("s-rev", "stopped", 5, "revoked"), ("s-stop", "shutdown", None, "bridge stopped")]
+    for stream, cause, reason, _ in cases:
+        await store.upsert_meeting(stream, instance_id=f"inst-{stream}", product="meeting",
+                                   started_at_ms=now_ms() - 600_000)
+        await store.save_meeting_name(f"inst-{stream}", product="meeting", topic=f"Topic of {stream}")
+        await store.set_meeting_status(stream, "ended", ended_at_ms=now_ms(), end_cause=cause)
+        if reason is not None:
+            await store.set_stop_reason(stream, reason)
+    await page.goto(f"{api.url}/#token={TOKEN}")
+    await page.wait_for_selector(f"#meetings li >> nth={len(cases) - 1}")
+    for stream, _, _, label in cases:
+        row = page.locator(f"#meetings li[data-id={stream}]")
+        assert await row.locator(".m-name").inner_text() == f"Topic of {stream}"
+        assert (await row.locator(".status").inner_text()).strip().lower() == label
+    await page.click("#meetings li[data-id=s-err] a")
+    await page.wait_for_selector("#m-title:text-is('Topic of s-err')")
+    assert (await page.inner_text("#m-status")).strip().lower() == "ended with an error"
+    meta = await page.inner_text("#m-meta")
+    assert "keep-alive" in meta and "terminated" not in meta
+    assert await page.get_attribute("#conn", "data-state") in ("connecting", "live", "idle")
+    assert "live" not in (await page.inner_text("#conn")).lower()
+    await page.click("#meetings li[data-id=s-ok] a")
+    await page.wait_for_selector("#m-title:text-is('Topic of s-ok')")
+    assert "ended" not in (await page.inner_text("#m-meta")).lower()  # a normal end needs no explanation
+    assert page.problems == []
