@@ -41,7 +41,7 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     reclaim_delivery(key, *, updated_at_ms) -> bool       # a stale pending one, if untouched since
     update_delivery(key, status, *, attempts=None, message_id=None, error=None)
     deliveries(*, stream_id=None, status=None) -> list[ChatDeliveryRecord]
-    meetings_since(since_ms) -> list[MeetingRecord] ; has_unfinished_windows(stream_id) -> bool
+    meetings_since(since_ms, *, live_since_ms=None) -> list[MeetingRecord] ; has_unfinished_windows(stream_id) -> bool
 
 Errors: unknown status/role/product -> ValueError naming the value and the allowed ones; a write for a meeting that
 was never upserted (or deleted meanwhile) or naming an unknown window id -> LookupError naming it; a write carrying

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -636,11 +636,14 @@ class Store:
         return [ChatDeliveryRecord.model_validate({c: getattr(r, c) for c in ChatDeliveryRecord.model_fields})
                 for r in rows]
 
-    async def meetings_since(self, since_ms: int) -> list[MeetingRecord]:
-        """Meetings created or changed at or after `since_ms` (what a delivery sweep still looks at)."""
+    async def meetings_since(self, since_ms: int, *, live_since_ms: int | None = None) -> list[MeetingRecord]:
+        """Meetings changed at or after `since_ms`, and those not ended that were created at or after
+        `live_since_ms` (a long meeting's row changes rarely while it goes on): what a delivery sweep looks at."""
+        recent: Any = Meeting.updated_at_ms >= since_ms
+        if live_since_ms is not None:
+            recent = or_(recent, and_(Meeting.status != "ended", Meeting.created_at_ms >= live_since_ms))
         async with self._read() as session:
-            rows = (await session.scalars(
-                select(Meeting).where(Meeting.updated_at_ms >= since_ms).order_by(Meeting.created_at_ms))).all()
+            rows = (await session.scalars(select(Meeting).where(recent).order_by(Meeting.created_at_ms))).all()
         return [_meeting(row) for row in rows]
 
     async def has_unfinished_windows(self, stream_id: str) -> bool:

@@ -28,6 +28,7 @@ from bridge.teamchat.client import ChatClient, ChatSendError
 log = get_logger(__name__)
 
 _NOT_ENDED_HERE = ("shutdown", "handoff")  # the bridge stopped, not the meeting: another process goes on
+LIVE_LOOKBACK_MS = 24 * 3600 * 1000  # a meeting still on is swept for a day, however long ago its row changed
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,8 @@ class ChatDeliverer:
     async def sweep(self) -> int:
         """Post what is owed now; returns how many messages went out."""
         now = self.clock()
-        meetings = await self.store.meetings_since(now - int(self.lookback_s * 1000))
+        meetings = await self.store.meetings_since(now - int(self.lookback_s * 1000),
+                                                   live_since_ms=now - LIVE_LOOKBACK_MS)
         names = await self.store.meeting_names([m.instance_id for m in meetings])
         sent = 0
         for meeting in meetings:
@@ -218,7 +220,7 @@ class ChatDeliverer:
             return 0  # the final windows are being cut
         if now - ended < self.summary_wait_s * 1000 and await self.store.has_unfinished_windows(meeting.stream_id):
             return 0  # the last flow runs may still change the summary and add tickets
-        summaries = [i for i in await self.store.insights(meeting.stream_id, kind="summary")]
+        summaries = await self.store.insights(meeting.stream_id, kind="summary")
         latest = max(summaries, key=lambda r: (r.updated_at_ms, r.id), default=None)
         content = summary_content(meeting, name, latest, await self.store.tickets(meeting.stream_id))
         return await self._deliver(key, meeting.stream_id, "summary", to_jid, content, record)

@@ -54,3 +54,15 @@ async def test_a_delivery_is_claimed_once(store: Store, clock: Clock) -> None:
         await store.claim_delivery("objection:zz:a", stream_id="zz", kind="objection", to_jid="x")
     await store.delete_stream("s1")  # stop reason 8: the deliveries go with the meeting
     assert await store.deliveries() == []
+
+
+async def test_meetings_a_sweep_looks_at(store: Store, clock: Clock) -> None:
+    await meeting(store, "old-ended")
+    await store.set_meeting_status("old-ended", "ended", end_cause="terminated")
+    await meeting(store, "long-live")
+    clock.now += 10_000
+    await meeting(store, "fresh")
+    since = clock.now - 1_000
+    assert [m.stream_id for m in await store.meetings_since(since)] == ["fresh"]
+    assert {m.stream_id for m in await store.meetings_since(since, live_since_ms=clock.now - 60_000)} == {
+        "long-live", "fresh"}
