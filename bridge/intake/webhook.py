@@ -15,13 +15,16 @@ keys are remembered in Redis for every replica (a re-delivery may reach another 
 there before the 200, so a replica that dies right after answering loses nothing Zoom told it.
 
 `meeting.started` / `webinar.started` / `session.started` start nothing: they name the meeting (topic, host), which
-goes straight to the store (shared by every replica; the write is idempotent, so a re-delivery is harmless). A store
-that cannot take it answers 503 so Zoom delivers it again.
+goes to the store (shared by every replica; the write is idempotent, so a re-delivery is harmless). The answer waits
+for the write up to `NAME_WRITE_WAIT_S`; a slower or failing store gets the write retried in the background (a few
+times over ~10 s, then an error is logged) while Zoom has its 200 in time: a 503 would not bring the name sooner,
+Zoom re-delivers only after 5 minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,7 +47,8 @@ from bridge.store import Store
 log = get_logger(__name__)
 
 _MAX_REMEMBERED = 100_000
-NAME_WRITE_TIMEOUT_S = 2.0
+NAME_WRITE_WAIT_S = 1.0
+NAME_WRITE_RETRIES_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class Cluster(Protocol):
@@ -173,19 +177,32 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
             seen.add(key, now, settings.webhook_dedupe_ttl_s)
         return acted(event, result, replay_key, now)
 
+    writes: set[asyncio.Task[None]] = set()
+
+    async def write_name(target: Store, event: InstanceStarted) -> None:
+        for attempt, pause in enumerate((0.0, *NAME_WRITE_RETRIES_S)):
+            await asyncio.sleep(pause)
+            try:
+                await target.save_meeting_name(event.instance_id, product=event.product.value, topic=event.topic,
+                                               host_id=event.host_id, numeric_id=event.numeric_id,
+                                               start_time_ms=event.start_time_ms)
+                return
+            except Exception as exc:  # the store is down or busy: try again, then say so
+                error = str(exc) or type(exc).__name__
+                if attempt == len(NAME_WRITE_RETRIES_S):
+                    log.error("meeting name not stored", extra={"event": event.event, "error": error})
+                else:
+                    log.warning("meeting name not stored yet", extra={"event": event.event, "error": error})
+
     async def named(event: InstanceStarted, replay_key: str, now: float) -> JSONResponse:
         target = store()
         if target is None:
             return outcome("not_accepting", 503, {"error": "starting or shutting down"})
-        try:
-            async with asyncio.timeout(NAME_WRITE_TIMEOUT_S):  # Zoom wants its answer within 3 s
-                await target.save_meeting_name(event.instance_id, product=event.product.value, topic=event.topic,
-                                               host_id=event.host_id, numeric_id=event.numeric_id,
-                                               start_time_ms=event.start_time_ms)
-        except Exception as exc:  # the store is down or slow: Zoom delivers it again
-            log.error("meeting name not stored",
-                      extra={"event": event.event, "error": str(exc) or type(exc).__name__})
-            return outcome("store_unavailable", 503, {"error": "store unavailable, retry later"})
+        task = asyncio.create_task(write_name(target, event), name="webhook-meeting-name")
+        writes.add(task)
+        task.add_done_callback(writes.discard)
+        with contextlib.suppress(TimeoutError):  # Zoom wants its answer within 3 s: the write goes on meanwhile
+            await asyncio.wait_for(asyncio.shield(task), NAME_WRITE_WAIT_S)
         seen.add(replay_key, now, 2 * window)
         log.info("webhook", extra={"event": event.event, "outcome": "named", "has_topic": event.topic is not None})
         return outcome("named", 200, {"status": "named"})
