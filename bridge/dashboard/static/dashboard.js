@@ -288,7 +288,6 @@
     const m = state.meeting;
     if (!m) return;
     $("m-title").textContent = meetingTitle(m);
-    document.title = `${meetingTitle(m)} · rtms-langflow`;
     const s = stateOf(m);
     const meta = [PRODUCT_NAMES[m.product] || m.product, m.host_name ? `host ${m.host_name}` : null,
       m.started_at_ms ? `started ${fmtDate(m.started_at_ms)}` : null,
