@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
@@ -51,6 +52,8 @@ from bridge.pipeline.langflow_runner import LangflowRunner
 from bridge.pipeline.metrics import PipelineMetrics
 from bridge.settings import BridgeSettings
 from bridge.store import Store
+from bridge.teamchat import ChatClient, ChatDeliverer
+from bridge.teamchat.delivery import ChatTargets
 
 log = get_logger(__name__)
 
@@ -145,7 +148,10 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                                 extra_tweaks=settings.langflow_tweaks, metrics=state.pipeline_metrics)
             manager.on_revoke(pipeline.purge)
         state.store, state.pipeline, consumers.pipeline = store, pipeline, pipeline
+        chat: _Chat | None = None
         try:
+            if settings.chat_enabled:
+                chat = await _start_chat(settings, store, state.bus)
             resent = await pipeline.start(resend=False) if pipeline is not None else 0
             if not settings.redis_url:
                 solo = Solo(settings, manager, pipeline, store, metrics)
@@ -187,6 +193,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                 consumers.pipeline = None
                 if pipeline is not None:
                     await pipeline.close()
+                if chat is not None:
+                    await chat.close()
                 state.bus.close()
                 await store.close()
                 state.pipeline = None
@@ -196,7 +204,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                   openapi_url=None)
     app.state.bridge = state
     manager.accepting = False  # until the lifespan starts
-    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator or state.solo))
+    app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator or state.solo,
+                                      store=lambda: state.store))
     for router in _read_routers(state):
         app.include_router(router)
     _add_zoomapp(app, state)
@@ -246,6 +255,37 @@ def _add_zoomapp(app: FastAPI, state: BridgeState) -> None:
 
     app.add_middleware(ZoomAppHeaders)
     app.include_router(zoomapp_router(secret, state.get_store, state.get_bus))
+
+
+@dataclass
+class _Chat:
+    """The Team Chat deliverer and the HTTP client it owns."""
+
+    deliverer: ChatDeliverer
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        try:
+            await self.deliverer.close()
+        finally:
+            await self.http.aclose()
+
+
+async def _start_chat(settings: BridgeSettings, store: Store, bus: EventBus) -> _Chat:
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    client = ChatClient(
+        http, api_url=settings.chat_api_url, oauth_url=settings.chat_oauth_url,
+        client_id=settings.chat_client_id or settings.zoom_client_id,
+        client_secret=(settings.chat_client_secret.get_secret_value()
+                       or settings.zoom_client_secret.get_secret_value()),
+        allowed_hosts=settings.chat_allowed_hosts, max_attempts=settings.chat_max_attempts,
+        max_wait_s=settings.chat_max_wait_s)
+    targets = ChatTargets(robot_jid=settings.chat_robot_jid, account_id=settings.chat_account_id,
+                          objections_to=settings.chat_objections_to, summary_to=settings.chat_summary_to)
+    deliverer = ChatDeliverer(store, bus, client, targets, poll_s=settings.chat_poll_s,
+                              summary_wait_s=settings.chat_summary_wait_s, lookback_s=settings.chat_lookback_s)
+    await deliverer.start()
+    return _Chat(deliverer, http)
 
 
 def _read_routers(state: BridgeState) -> list[Any]:

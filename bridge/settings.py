@@ -160,10 +160,66 @@ class BridgeSettings(ZoomCredentials):
     cluster_sweep_s: float = Field(default=1.0, gt=0, le=30.0,
                                    description="How often each replica looks for streams nobody holds.")
 
+    # --- Team Chat delivery (issue 15) ---
+    chat_enabled: bool = Field(default=False, description="Post objection hints and end-of-meeting summaries to "
+                                                           "Zoom Team Chat through a chatbot (opt-in).")
+    chat_client_id: str = Field(default="", description="Client id of the Marketplace app with the chatbot feature "
+                                                        "(default: ZOOM_CLIENT_ID).")
+    chat_client_secret: SecretStr = Field(default=SecretStr(""), description="Its client secret (default: "
+                                                                             "ZOOM_CLIENT_SECRET).")
+    chat_robot_jid: str = Field(default="", description="The chatbot's Bot JID (Features > Team Chat "
+                                                        "subscription), ...@xmpp.zoom.us.")
+    chat_account_id: str = Field(default="", description="The Zoom account id the chatbot is installed on.")
+    chat_objections_to: str = Field(default="host", description="Where each objection hint goes: `host` (the "
+                                                                "meeting's host, from meeting.started), a user or "
+                                                                "channel JID, or empty for none.")
+    chat_summary_to: str = Field(default="", description="Channel JID for the final summary and tickets of each "
+                                                         "meeting; empty: none.")
+    chat_api_url: str = Field(default="https://api.zoom.us/v2", description="Base URL of Zoom's REST API.")
+    chat_oauth_url: str = Field(default="https://zoom.us/oauth/token", description="Zoom's OAuth token URL.")
+    chat_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["zoom.us", "*.zoom.us"],
+        description="Hosts the chat URLs may name (https only; http just for a loopback test double).")
+    chat_max_attempts: int = Field(default=5, ge=1, le=20, description="Tries per post before it waits for a "
+                                                                       "later sweep.")
+    chat_max_wait_s: float = Field(default=120.0, gt=0, description="Longest rate-limit wait slept through; a "
+                                                                    "longer one (a daily limit) is retried later.")
+    chat_poll_s: float = Field(default=2.0, gt=0, description="How often the store is swept for what is owed.")
+    chat_summary_wait_s: float = Field(default=120.0, ge=0, description="After a meeting ends, how long the "
+                                                                        "summary waits for its last flow runs.")
+    chat_lookback_s: float = Field(default=7200.0, gt=0, description="Meetings changed this recently are swept "
+                                                                     "(older ones are never posted about).")
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _hosts_list(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("chat_allowed_hosts", mode="before")
+    @classmethod
+    def _chat_hosts_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @model_validator(mode="after")
+    def _check_chat(self) -> BridgeSettings:
+        if not self.chat_enabled:
+            return self
+        from bridge.teamchat.client import check_url
+
+        missing = [name for name, value in (("BRIDGE_CHAT_ROBOT_JID", self.chat_robot_jid),
+                                            ("BRIDGE_CHAT_ACCOUNT_ID", self.chat_account_id)) if not value.strip()]
+        if not (self.chat_client_id or self.zoom_client_id):
+            missing.append("BRIDGE_CHAT_CLIENT_ID (or ZOOM_CLIENT_ID)")
+        if not (self.chat_client_secret.get_secret_value() or self.zoom_client_secret.get_secret_value()):
+            missing.append("BRIDGE_CHAT_CLIENT_SECRET (or ZOOM_CLIENT_SECRET)")
+        if missing:
+            raise ValueError(f"Team Chat delivery (BRIDGE_CHAT_ENABLED) needs {', '.join(missing)}")
+        if not self.chat_objections_to.strip() and not self.chat_summary_to.strip():
+            raise ValueError("Team Chat delivery needs somewhere to post: set BRIDGE_CHAT_OBJECTIONS_TO (host or a "
+                             "JID) or BRIDGE_CHAT_SUMMARY_TO (a channel JID)")
+        check_url(self.chat_api_url, self.chat_allowed_hosts, what="BRIDGE_CHAT_API_URL")
+        check_url(self.chat_oauth_url, self.chat_allowed_hosts, what="BRIDGE_CHAT_OAUTH_URL")
+        return self
 
     @field_validator("media", mode="before")
     @classmethod

@@ -11,11 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bridge.api.states import meeting_state
 from bridge.store.records import (
     FlowFigures,
     InsightRecord,
     LineRecord,
     MeetingFigures,
+    MeetingNameRecord,
     MeetingRecord,
     ParticipantRecord,
     TicketRecord,
@@ -109,20 +111,31 @@ class FiguresOut(_Out):
 
 
 class MeetingOut(_Out):
+    """A meeting. `topic` and `host_id` come from Zoom's `*.started` webhook (null until one arrived), `host_name`
+    from the participants. `status` is the stream's (`live`, `reconnecting`, `ended`); `state` says what the
+    meeting is doing in the terms the dashboard shows (`live`, `reconnecting`, `ended` normally, `error`,
+    `revoked` by the host or an admin, `interrupted` because the bridge stopped) and `state_detail` why."""
+
     id: str
     instance_id: str
     product: str
     topic: str | None = None
+    host_name: str | None = None
+    host_id: str | None = None
     status: str
+    state: str = "live"
+    state_detail: str = ""
     started_at_ms: int | None = None
     ended_at_ms: int | None = None
     end_cause: str | None = None
+    stop_reason: int | None = None
     created_at_ms: int
     updated_at_ms: int
 
     @classmethod
-    def of(cls, record: MeetingRecord) -> MeetingOut:
-        return cls(**_meeting_fields(record))
+    def of(cls, record: MeetingRecord, name: MeetingNameRecord | None = None,
+           host_name: str | None = None) -> MeetingOut:
+        return cls(**_meeting_fields(record, name, host_name))
 
 
 class MeetingDetailOut(MeetingOut):
@@ -130,16 +143,26 @@ class MeetingDetailOut(MeetingOut):
     figures: FiguresOut = FiguresOut()
 
     @classmethod
-    def of(cls, record: MeetingRecord) -> MeetingDetailOut:
-        return cls(**_meeting_fields(record), participants=[ParticipantOut.of(p) for p in record.participants],
+    def of(cls, record: MeetingRecord, name: MeetingNameRecord | None = None,
+           host_name: str | None = None) -> MeetingDetailOut:
+        if host_name is None:
+            host_name = next((p.name for p in record.participants if p.role == "host" and p.name), None)
+        return cls(**_meeting_fields(record, name, host_name),
+                   participants=[ParticipantOut.of(p) for p in record.participants],
                    figures=FiguresOut.of(record.figures))
 
 
-def _meeting_fields(record: MeetingRecord) -> dict[str, Any]:
+def _meeting_fields(record: MeetingRecord, name: MeetingNameRecord | None, host_name: str | None
+                    ) -> dict[str, Any]:
+    state, detail = meeting_state(record.status, record.end_cause, record.stop_reason)
     return {
-        "id": record.stream_id, "instance_id": record.instance_id, "product": record.product, "topic": record.topic,
-        "status": record.status, "started_at_ms": record.started_at_ms, "ended_at_ms": record.ended_at_ms,
-        "end_cause": record.end_cause, "created_at_ms": record.created_at_ms, "updated_at_ms": record.updated_at_ms,
+        "id": record.stream_id, "instance_id": record.instance_id, "product": record.product,
+        "topic": record.topic or (name.topic if name else None), "host_name": host_name,
+        "host_id": name.host_id if name else None, "status": record.status, "state": state,
+        "state_detail": detail,
+        "started_at_ms": record.started_at_ms or (name.start_time_ms if name else None),
+        "ended_at_ms": record.ended_at_ms, "end_cause": record.end_cause, "stop_reason": record.stop_reason,
+        "created_at_ms": record.created_at_ms, "updated_at_ms": record.updated_at_ms,
     }
 
 

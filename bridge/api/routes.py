@@ -27,7 +27,7 @@ from bridge.api.models import (
     split_insights,
 )
 from bridge.api.redact import install_access_log_redaction
-from bridge.api.stream import StreamTiming, meeting_events
+from bridge.api.stream import StreamTiming, detail_of, meeting_events
 from bridge.pipeline.bus import EventBus
 from bridge.rtms.bounded_json import INT64_MAX
 from bridge.store import MeetingRecord, Store
@@ -65,13 +65,17 @@ def api_router(get_store: Callable[[], Store], get_bus: Callable[[], EventBus], 
     async def list_meetings(limit: Annotated[int, Query(ge=1, le=500)] = 100,
                             offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> MeetingList:
         """Newest first."""
-        records = await get_store().list_meetings(limit=limit, offset=offset)
-        return MeetingList(meetings=[MeetingOut.of(m) for m in records])
+        store = get_store()
+        records = await store.list_meetings(limit=limit, offset=offset)
+        names = await store.meeting_names([m.instance_id for m in records])
+        hosts = await store.host_names([m.stream_id for m in records])
+        return MeetingList(meetings=[MeetingOut.of(m, names.get(m.instance_id), hosts.get(m.stream_id))
+                                     for m in records])
 
     @router.get("/meetings/{stream_id}", response_model=MeetingDetailOut)
     async def get_meeting(stream_id: MeetingId) -> MeetingDetailOut:
         """The meeting with its participants and latency/LLM figures."""
-        return MeetingDetailOut.of(await meeting_or_404(stream_id))
+        return await detail_of(get_store(), await meeting_or_404(stream_id))
 
     @router.get("/meetings/{stream_id}/transcript", response_model=TranscriptOut)
     async def transcript(stream_id: MeetingId, after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,

@@ -25,9 +25,9 @@ from bridge.api import sse
 from bridge.api.models import InsightOut, LineOut, MeetingDetailOut, Snapshot, TicketOut, split_insights
 from bridge.logs import get_logger
 from bridge.pipeline.bus import EventBus, LiveEvent
-from bridge.store import Store, TicketRecord
+from bridge.store import MeetingRecord, Store, TicketRecord
 
-__all__ = ["StreamTiming", "live_event_json", "meeting_events", "read_snapshot"]
+__all__ = ["StreamTiming", "detail_of", "live_event_json", "meeting_events", "read_snapshot"]
 
 log = get_logger(__name__)
 
@@ -41,6 +41,12 @@ class StreamTiming:
     snapshot_lines: int = 5000  # the latest lines; older ones stay available through /transcript
 
 
+async def detail_of(store: Store, meeting: MeetingRecord) -> MeetingDetailOut:
+    """The meeting as the API shows it: with the topic and host its `*.started` webhook gave."""
+    names = await store.meeting_names([meeting.instance_id])
+    return MeetingDetailOut.of(meeting, names.get(meeting.instance_id))
+
+
 async def read_snapshot(store: Store, stream_id: str, *, max_lines: int) -> Snapshot | None:
     meeting = await store.get_meeting(stream_id)
     if meeting is None:
@@ -49,7 +55,7 @@ async def read_snapshot(store: Store, stream_id: str, *, max_lines: int) -> Snap
     lines = await store.lines(stream_id, after_seq=max(0, last - max_lines))
     summary, insights = split_insights(await store.insights(stream_id))
     tickets = await store.tickets(stream_id)
-    return Snapshot(meeting=MeetingDetailOut.of(meeting), lines=[LineOut.of(line) for line in lines],
+    return Snapshot(meeting=await detail_of(store, meeting), lines=[LineOut.of(line) for line in lines],
                     summary=summary, insights=insights, tickets=[TicketOut.of(t) for t in tickets])
 
 

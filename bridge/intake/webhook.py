@@ -14,11 +14,18 @@ Zoom wants a 2xx within 3 s and re-delivers after 5, 20 and 60 minutes otherwise
 With replicas a `Cluster` (`bridge.cluster.Coordinator`) takes the verified event instead of the manager: delivery
 keys are remembered in Redis for every replica (a re-delivery may reach another one), and the event is recorded
 there before the 200, so a replica that dies right after answering loses nothing Zoom told it.
+
+`meeting.started` / `webinar.started` / `session.started` start nothing: they name the meeting (topic, host), which
+goes to the store (shared by every replica; the write is idempotent, so a re-delivery is harmless). The answer waits
+for the write up to `NAME_WRITE_WAIT_S`; a slower or failing store gets the write retried in the background (a few
+times over ~10 s, then an error is logged) while Zoom has its 200 in time: a 503 would not bring the name sooner,
+Zoom re-delivers only after 5 minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,12 +41,15 @@ from bridge.intake.metrics import IntakeMetrics
 from bridge.logs import get_logger
 from bridge.rtms.errors import MalformedWebhook, MissingSignature, SignatureError, StaleTimestamp, UnknownWebhookEvent
 from bridge.rtms.signatures import url_validation_response, verify_webhook_signature
-from bridge.rtms.webhooks import UrlValidation, WebhookEvent, parse_webhook
+from bridge.rtms.webhooks import InstanceStarted, UrlValidation, WebhookEvent, parse_webhook
 from bridge.settings import BridgeSettings
+from bridge.store import Store
 
 log = get_logger(__name__)
 
 _MAX_REMEMBERED = 100_000
+NAME_WRITE_WAIT_S = 1.0
+NAME_WRITE_RETRIES_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class Cluster(Protocol):
@@ -83,9 +93,10 @@ def _event_key(event: WebhookEvent) -> str | None:
 
 
 def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: IntakeMetrics,
-                   *, clock: Callable[[], float] = time.time, cluster: Callable[[], Cluster | None] = lambda: None
-                   ) -> APIRouter:
-    """`cluster()` returns the replica's coordinator while one runs (replicas), else None."""
+                   *, clock: Callable[[], float] = time.time, cluster: Callable[[], Cluster | None] = lambda: None,
+                   store: Callable[[], Store | None] = lambda: None) -> APIRouter:
+    """`cluster()` returns the replica's coordinator while one runs (replicas), else None; `store()` the store
+    while the app runs (where meeting names go)."""
     router = APIRouter()
     secret = settings.zoom_webhook_secret_token.get_secret_value()
     cap = settings.max_body_bytes
@@ -156,6 +167,9 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
             metrics.webhooks.labels("url_validation").inc()
             return JSONResponse(url_validation_response(secret, event.plain_token))
 
+        if isinstance(event, InstanceStarted):
+            return await named(event, replay_key, now)
+
         tracking = request.headers.get("x-zm-trackingid")
         keys = [key for key in (_event_key(event), f"trk:{tracking}" if tracking else None) if key]
         coordinator = cluster()
@@ -171,6 +185,37 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         for key in keys:
             seen.add(key, now, settings.webhook_dedupe_ttl_s)
         return acted(event, result, replay_key, now)
+
+    writes: set[asyncio.Task[None]] = set()
+
+    async def write_name(target: Store, event: InstanceStarted) -> None:
+        for attempt, pause in enumerate((0.0, *NAME_WRITE_RETRIES_S)):
+            await asyncio.sleep(pause)
+            try:
+                await target.save_meeting_name(event.instance_id, product=event.product.value, topic=event.topic,
+                                               host_id=event.host_id, numeric_id=event.numeric_id,
+                                               start_time_ms=event.start_time_ms)
+                return
+            except Exception as exc:  # the store is down or busy: try again, then say so
+                error = str(exc) or type(exc).__name__
+                if attempt == len(NAME_WRITE_RETRIES_S):
+                    log.error("meeting name not stored", extra={"webhook_event": event.event, "error": error})
+                else:
+                    log.warning("meeting name not stored yet", extra={"webhook_event": event.event, "error": error})
+
+    async def named(event: InstanceStarted, replay_key: str, now: float) -> JSONResponse:
+        target = store()
+        if target is None:
+            return outcome("not_accepting", 503, {"error": "starting or shutting down"})
+        task = asyncio.create_task(write_name(target, event), name="webhook-meeting-name")
+        writes.add(task)
+        task.add_done_callback(writes.discard)
+        with contextlib.suppress(TimeoutError):  # Zoom wants its answer within 3 s: the write goes on meanwhile
+            await asyncio.wait_for(asyncio.shield(task), NAME_WRITE_WAIT_S)
+        seen.add(replay_key, now, 2 * window)
+        log.info("webhook", extra={"webhook_event": event.event, "outcome": "named",
+                                   "has_topic": event.topic is not None})
+        return outcome("named", 200, {"status": "named"})
 
     def duplicate(event: WebhookEvent, replay_key: str, now: float) -> JSONResponse:
         seen.add(replay_key, now, 2 * window)

@@ -473,6 +473,8 @@ class Pipeline:
             return
         await self.store.set_meeting_status(event.stream_id, "ended", ended_at_ms=now, end_cause=event.cause,
                                             fence=self.fences.get(event.stream_id))
+        if event.reason is not None:  # tells a normal end (meeting ended) from an error on the dashboard
+            await self.store.set_stop_reason(event.stream_id, event.reason, fence=self.fences.get(event.stream_id))
         self._publish(event.stream_id, "meeting", {"status": "ended", "end_cause": event.cause})
         for windower in meeting.windowers.values():
             await self._launch(meeting, windower, windower.end(now))

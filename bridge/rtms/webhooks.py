@@ -3,11 +3,17 @@
 Zoom posts `{"event", "event_ts" (ms), "payload": {...}}` with a flat payload; a `payload.object` wrapper seen in
 some third-party notes is unwrapped. The instance id key differs per product (meeting_uuid, webinar_uuid,
 session_id, engagement_id, call_id) and is normalised to `instance_id`.
+
+`meeting.started`, `webinar.started` and `session.started` (not RTMS events, but sent to the same endpoint when
+the app subscribes to them) are the only ones that name the meeting: the `*.rtms_started` payloads carry no topic.
+They nest their fields under `payload.object`: `uuid` (the same value as the RTMS `meeting_uuid`), `id` (the number
+people type), `topic`, `host_id`, `start_time` (ISO 8601); Video SDK sessions send `session_id` and `session_name`.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -95,9 +101,28 @@ class StartFailed(_Webhook):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+INSTANCE_STARTED: dict[str, Product] = {
+    "meeting.started": Product.MEETING,
+    "webinar.started": Product.WEBINAR,
+    "session.started": Product.SESSION,
+}
+
+
+class InstanceStarted(_Webhook):
+    """A meeting, webinar or Video SDK session started: what it is called and who hosts it."""
+
+    product: Product
+    instance_id: str = Field(min_length=1)
+    topic: str | None = None
+    host_id: str | None = None
+    numeric_id: str | None = None
+    account_id: str | None = None
+    start_time_ms: int | None = None
+
+
 WebhookEvent = (
     UrlValidation | RtmsStarted | RtmsStopped | RtmsInterrupted | ConcurrencyNearLimit | ConcurrencyLimited
-    | StartFailed
+    | StartFailed | InstanceStarted
 )
 
 
@@ -122,6 +147,8 @@ def parse_webhook(body: bytes | str) -> WebhookEvent:
     payload = envelope.get("payload", {})
     if not isinstance(payload, dict):
         raise MalformedWebhook("must be an object", field="payload", event=event)
+    if event in INSTANCE_STARTED:
+        return _instance_started(event, event_ts, payload)
     if isinstance(payload.get("object"), dict) and "rtms_stream_id" not in payload:
         payload = {**payload["object"], **{k: v for k, v in payload.items() if k != "object"}}
 
@@ -149,6 +176,41 @@ def parse_webhook(body: bytes | str) -> WebhookEvent:
         raise MalformedWebhook(first["msg"] if first["type"] != "missing" else "missing", field=field,
                                event=event) from None
     raise UnknownWebhookEvent(event)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """Zoom's `start_time` ("2026-12-04T16:53:00Z"); None when absent or not a date."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000) if moment.tzinfo is not None else None
+
+
+def _instance_started(event: str, event_ts: int | None, payload: dict[str, Any]) -> InstanceStarted:
+    product = INSTANCE_STARTED[event]
+    obj = payload.get("object")
+    if not isinstance(obj, dict):
+        raise MalformedWebhook("missing or not an object", field="payload.object", event=event)
+    id_key = "session_id" if product is Product.SESSION else "uuid"
+    instance_id = _text(obj.get(id_key))
+    if instance_id is None:
+        raise MalformedWebhook("missing", field=f"payload.object.{id_key}", event=event)
+    topic = _text(obj.get("session_name" if product is Product.SESSION else "topic"))
+    return InstanceStarted(
+        event=event, event_ts=event_ts, product=product, instance_id=instance_id,
+        topic=topic[:500] if topic else None, host_id=_text(obj.get("host_id")), numeric_id=_text(obj.get("id")),
+        account_id=_text(payload.get("account_id")), start_time_ms=_epoch_ms(obj.get("start_time")))
 
 
 def _known(payload: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
@@ -197,3 +259,15 @@ def encode_webhook(event: str, payload: dict[str, Any], event_ts: int) -> bytes:
 def stream_payload(product: Product, instance_id: str, rtms_stream_id: str, **fields: Any) -> dict[str, Any]:
     """A stream webhook payload with the product's id key first, as Zoom orders it."""
     return {product.id_key: instance_id, "rtms_stream_id": rtms_stream_id, **fields}
+
+
+def instance_started_payload(product: Product, instance_id: str, *, topic: str, host_id: str, numeric_id: int,
+                             account_id: str, start_time: str) -> dict[str, Any]:
+    """The payload of `meeting.started` / `webinar.started` / `session.started`, as Zoom nests it."""
+    if product is Product.SESSION:
+        obj: dict[str, Any] = {"id": str(numeric_id), "session_id": instance_id, "session_name": topic,
+                               "start_time": start_time}
+    else:
+        obj = {"duration": 0, "start_time": start_time, "timezone": "UTC", "topic": topic, "id": str(numeric_id),
+               "type": 1, "uuid": instance_id, "host_id": host_id}
+    return {"account_id": account_id, "object": obj}

@@ -516,10 +516,13 @@ class Stream:
         kind: Literal["started", "stopped", "interrupted"],
         payload: dict[str, Any],
         delivery: Delivery | None = None,
+        *,
+        keep: bool = True,
     ) -> None:
+        """`keep=False`: not the stream's `*.rtms_started` (a failover or duplicate does not repeat it)."""
         if delivery is None:
             delivery = self._context.webhooks.prepare(stream_event_name(self.ids.product, kind), payload)
-        if kind == "started":
+        if kind == "started" and keep:
             self._last_started = delivery
         delay, self._delay_next_s = self._delay_next_s, 0.0
         slot = len(self._webhooks)
@@ -761,6 +764,11 @@ class Stream:
 
     async def run(self) -> MeetingReport:
         started = self._loop.time()
+        named = self._context.webhooks.prepare_named(
+            self.ids.product, self.ids.instance_id, topic=self.spec.transcript.meta.topic,
+            host_id=self.ids.operator_id, numeric_id=self.ids.numeric_id, account_id=self.ids.account_id)
+        if named is not None:  # Zoom names the meeting (meeting.started) before its stream starts
+            self._send_webhook("started", {}, delivery=named, keep=False)
         self._send_webhook("started", self.started_payload())
         watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog-{self.ids.rtms_stream_id[:8]}")
         replay = asyncio.create_task(self._replay(), name=f"replay-{self.ids.rtms_stream_id[:8]}")

@@ -11,6 +11,10 @@ before answering, no connection within the timeout) is passed over for the next 
 per attempt, as a load balancer with health checks would. Only when no URL took the request, or one answered
 non-2xx or too late, does the attempt fail and Zoom's retry schedule apply. The URL-validation challenge goes to
 every URL, since each replica must be able to answer it.
+
+Before a stream's `*.rtms_started`, a meeting, webinar or Video SDK session whose transcript names a topic also
+gets its `meeting.started` / `webinar.started` / `session.started` (`prepare_named`), the only webhook that tells
+the bridge what the meeting is called.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from typing import Any
 import httpx
 
 from bridge.logs import get_logger
+from bridge.rtms.enums import Product
 from bridge.rtms.signatures import url_validation_token, webhook_signature
-from bridge.rtms.webhooks import URL_VALIDATION, encode_webhook
+from bridge.rtms.webhooks import INSTANCE_STARTED, URL_VALIDATION, encode_webhook, instance_started_payload
 from bridge.simulator.errors import UrlValidationFailed
 from bridge.simulator.report import WebhookRecord
 
@@ -98,6 +103,17 @@ class WebhookSender:
     def prepare(self, event: str, payload: dict[str, Any]) -> Delivery:
         body = encode_webhook(event, payload, int(self._clock() * 1000))
         return Delivery(event=event, body=body, tracking_id=new_tracking_id())
+
+    def prepare_named(self, product: Product, instance_id: str, *, topic: str | None, host_id: str,
+                      numeric_id: int, account_id: str) -> Delivery | None:
+        """`{product}.started` naming the instance, or None (no topic known, or a product without that event)."""
+        event = f"{product.value}.started"
+        if not topic or event not in INSTANCE_STARTED:
+            return None
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock()))
+        payload = instance_started_payload(product, instance_id, topic=topic, host_id=host_id,
+                                           numeric_id=numeric_id, account_id=account_id, start_time=start)
+        return self.prepare(event, payload)
 
     def headers(self, delivery: Delivery) -> dict[str, str]:
         timestamp = str(int(self._clock()))

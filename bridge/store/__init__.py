@@ -35,6 +35,15 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     get_meeting(stream_id) -> MeetingRecord | None        # with participants and figures
     insights(stream_id, *, kind=None) -> list[InsightRecord] ; tickets(stream_id) -> list[TicketRecord]
     meeting_figures(stream_id) -> MeetingFigures          # windows, latency p50/p95, usage, insight delay p50/p95
+    # names and Team Chat deliveries (issue 15)
+    save_meeting_name(instance_id, *, product, topic=None, host_id=None, numeric_id=None, start_time_ms=None)
+    meeting_names(instance_ids) -> {instance_id: MeetingNameRecord} ; host_names(stream_ids) -> {stream_id: name}
+    set_stop_reason(stream_id, reason, *, fence=None)     # Zoom's stop reason of an ended stream
+    claim_delivery(key, *, stream_id, kind, to_jid) -> bool   # True once per key: the caller sends it
+    reclaim_delivery(key, *, updated_at_ms) -> bool       # a stale pending one, if untouched since
+    update_delivery(key, status, *, attempts=None, message_id=None, error=None)
+    deliveries(*, stream_id=None, status=None) -> list[ChatDeliveryRecord]
+    meetings_since(since_ms, *, live_since_ms=None) -> list[MeetingRecord] ; has_unfinished_windows(stream_id) -> bool
 
 Errors: unknown status/role/product -> ValueError naming the value and the allowed ones; a write for a meeting that
 was never upserted (or deleted meanwhile) or naming an unknown window id -> LookupError naming it; a write carrying
@@ -42,12 +51,14 @@ a `fence` older than the stream's (another replica took it over) -> `Fenced`.
 """
 
 from bridge.store.records import (
+    ChatDeliveryRecord,
     FlowFigures,
     InsightItem,
     InsightRecord,
     JoinSpec,
     LineRecord,
     MeetingFigures,
+    MeetingNameRecord,
     MeetingRecord,
     NewWindow,
     ParticipantRecord,
@@ -58,6 +69,7 @@ from bridge.store.records import (
 from bridge.store.store import Fenced, SeqTaken, Store, line_key
 
 __all__ = [
+    "ChatDeliveryRecord",
     "Fenced",
     "FlowFigures",
     "InsightItem",
@@ -65,6 +77,7 @@ __all__ = [
     "JoinSpec",
     "LineRecord",
     "MeetingFigures",
+    "MeetingNameRecord",
     "MeetingRecord",
     "NewWindow",
     "ParticipantRecord",

@@ -30,6 +30,8 @@ class Meeting(Base):
     started_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     ended_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     end_cause: Mapped[str | None] = mapped_column(String)
+    stop_reason: Mapped[int | None] = mapped_column(Integer)
+    """Zoom's stop reason when the stream ended with one (RTMS StopReason): tells a normal end from an error."""
     fence: Mapped[int] = mapped_column(BigInteger, server_default="0")
     """The highest lease token a replica claimed the stream with; writes under a lower one are refused."""
     server_urls: Mapped[str | None] = mapped_column(Text)
@@ -133,5 +135,43 @@ class Ticket(Base):
     external_url: Mapped[str | None] = mapped_column(Text)
     external_status: Mapped[str | None] = mapped_column(String)
     window_id: Mapped[int | None] = mapped_column(Id, ForeignKey("windows.id", ondelete="SET NULL"))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MeetingName(Base):
+    """What `meeting.started` / `webinar.started` / `session.started` said about an instance (meeting uuid...).
+
+    Keyed by instance, not stream: the webhook usually arrives before any stream exists, and every stream of the
+    instance shares it."""
+
+    __tablename__ = "meeting_names"
+
+    instance_id: Mapped[str] = mapped_column(String, primary_key=True)
+    product: Mapped[str] = mapped_column(String)
+    topic: Mapped[str | None] = mapped_column(Text)
+    host_id: Mapped[str | None] = mapped_column(String)
+    numeric_id: Mapped[str | None] = mapped_column(String)
+    start_time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChatDelivery(Base):
+    """One Team Chat message the bridge owes or sent; `key` (per insight, or per meeting for the summary) is the
+    idempotency key that keeps a message from going out twice after a restart or on two replicas."""
+
+    __tablename__ = "chat_deliveries"
+    __table_args__ = (UniqueConstraint("key", name="uq_chat_deliveries_key"),
+                      Index("ix_chat_deliveries_status", "status"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String)
+    stream_id: Mapped[str] = mapped_column(String, _stream_fk(), index=True)
+    kind: Mapped[str] = mapped_column(String)
+    to_jid: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    attempts: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String)
+    error: Mapped[str | None] = mapped_column(Text)
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)

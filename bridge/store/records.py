@@ -24,9 +24,30 @@ PRODUCTS: Final[tuple[str, ...]] = get_args(Product)
 UNFINISHED: Final[tuple[str, ...]] = ("pending", "in_flight", "failed")
 
 __all__ = [
-    "MEETING_STATUSES", "PARTICIPANT_ROLES", "PRODUCTS", "UNFINISHED", "WINDOW_STATUSES", "FlowFigures", "InsightItem",
-    "InsightRecord", "JoinSpec", "LineRecord", "MeetingFigures", "MeetingRecord", "MeetingStatus", "NewWindow",
-    "ParticipantRecord", "ParticipantRole", "Product", "TicketRecord", "Usage", "WindowRecord", "WindowStatus",
+    "MEETING_STATUSES",
+    "PARTICIPANT_ROLES",
+    "PRODUCTS",
+    "UNFINISHED",
+    "WINDOW_STATUSES",
+    "ChatDeliveryRecord",
+    "DeliveryStatus",
+    "FlowFigures",
+    "InsightItem",
+    "InsightRecord",
+    "JoinSpec",
+    "LineRecord",
+    "MeetingFigures",
+    "MeetingNameRecord",
+    "MeetingRecord",
+    "MeetingStatus",
+    "NewWindow",
+    "ParticipantRecord",
+    "ParticipantRole",
+    "Product",
+    "TicketRecord",
+    "Usage",
+    "WindowRecord",
+    "WindowStatus",
 ]
 
 EpochMs = Annotated[int, Field(ge=0)]
@@ -222,7 +243,39 @@ class MeetingRecord(_Record):
     started_at_ms: int | None
     ended_at_ms: int | None
     end_cause: str | None
+    stop_reason: int | None = None
     created_at_ms: int
     updated_at_ms: int
     participants: list[ParticipantRecord] = []
     figures: MeetingFigures | None = None
+
+
+class MeetingNameRecord(_Record):
+    """What a `*.started` webhook said about an instance (see `bridge.store.models.MeetingName`)."""
+
+    instance_id: str
+    product: str
+    topic: str | None
+    host_id: str | None
+    numeric_id: str | None
+    start_time_ms: int | None
+    updated_at_ms: int
+
+
+DeliveryStatus = Literal["pending", "sent", "failed"]
+
+
+class ChatDeliveryRecord(_Record):
+    """One Team Chat message: `pending` (claimed, not yet confirmed), `sent` (Zoom gave a message id), `failed`
+    (refused for good, or out of attempts)."""
+
+    key: str
+    stream_id: str
+    kind: str
+    to_jid: str
+    status: DeliveryStatus
+    attempts: int
+    message_id: str | None
+    error: str | None
+    created_at_ms: int
+    updated_at_ms: int

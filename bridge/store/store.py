@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,19 +27,32 @@ from bridge.logs import get_logger
 from bridge.store import migrate as migrations
 from bridge.store.engine import make_engine, parse_url
 from bridge.store.figures import percentile
-from bridge.store.models import Base, Insight, Line, Meeting, Participant, Ticket, Window
+from bridge.store.models import (
+    Base,
+    ChatDelivery,
+    Insight,
+    Line,
+    Meeting,
+    MeetingName,
+    Participant,
+    Ticket,
+    Window,
+)
 from bridge.store.records import (
     MEETING_STATUSES,
     PARTICIPANT_ROLES,
     PRODUCTS,
     UNFINISHED,
     WINDOW_STATUSES,
+    ChatDeliveryRecord,
+    DeliveryStatus,
     FlowFigures,
     InsightItem,
     InsightRecord,
     JoinSpec,
     LineRecord,
     MeetingFigures,
+    MeetingNameRecord,
     MeetingRecord,
     MeetingStatus,
     NewWindow,
@@ -542,6 +555,138 @@ class Store:
                 return _ticket(row), is_changed
         except IntegrityError as exc:
             raise await self._integrity(exc, stream_id, window_id) from exc
+
+    # names and Team Chat deliveries (issue 15) -------------------------------------------------------------
+
+    async def save_meeting_name(self, instance_id: str, *, product: str, topic: str | None = None,
+                                host_id: str | None = None, numeric_id: str | None = None,
+                                start_time_ms: int | None = None) -> None:
+        """What a `*.started` webhook said about an instance; `None` keeps what is stored (a re-delivery, or a
+        later webhook that says less, changes nothing it does not know)."""
+        if not instance_id:
+            raise ValueError("instance_id is empty")
+        _check("product", product, PRODUCTS)
+        now = self._clock()
+        stmt = self._insert(MeetingName).values(
+            instance_id=instance_id, product=product, topic=topic, host_id=host_id, numeric_id=numeric_id,
+            start_time_ms=start_time_ms, updated_at_ms=now)
+        stmt = stmt.on_conflict_do_update(index_elements=[MeetingName.instance_id], set_={
+            "topic": func.coalesce(stmt.excluded.topic, MeetingName.topic),
+            "host_id": func.coalesce(stmt.excluded.host_id, MeetingName.host_id),
+            "numeric_id": func.coalesce(stmt.excluded.numeric_id, MeetingName.numeric_id),
+            "start_time_ms": func.coalesce(stmt.excluded.start_time_ms, MeetingName.start_time_ms),
+            "updated_at_ms": now,
+        })
+        async with self._write() as session:
+            await session.execute(stmt)
+
+    async def meeting_names(self, instance_ids: Sequence[str]) -> dict[str, MeetingNameRecord]:
+        """instance_id -> what its `*.started` webhook said, for those that have one."""
+        wanted = sorted(set(instance_ids))
+        if not wanted:
+            return {}
+        async with self._read() as session:
+            rows = (await session.scalars(select(MeetingName).where(MeetingName.instance_id.in_(wanted)))).all()
+        return {row.instance_id: MeetingNameRecord.model_validate(
+            {c: getattr(row, c) for c in MeetingNameRecord.model_fields}) for row in rows}
+
+    async def host_names(self, stream_ids: Sequence[str]) -> dict[str, str]:
+        """stream_id -> the name of its host (the participant with role "host" seen first)."""
+        wanted = sorted(set(stream_ids))
+        if not wanted:
+            return {}
+        async with self._read() as session:
+            rows = (await session.execute(
+                select(Participant.stream_id, Participant.name)
+                .where(Participant.stream_id.in_(wanted), Participant.role == "host")
+                .order_by(Participant.id))).all()
+        hosts: dict[str, str] = {}
+        for stream_id, name in rows:
+            if name:
+                hosts.setdefault(stream_id, name)
+        return hosts
+
+    async def set_stop_reason(self, stream_id: str, reason: int, *, fence: int | None = None) -> None:
+        """Zoom's stop reason for an ended stream; LookupError when the stream is unknown."""
+        async with self._write() as session:
+            await self._check_fence(session, stream_id, fence)
+            result = await session.execute(
+                update(Meeting).where(Meeting.stream_id == stream_id)
+                .values(stop_reason=int(reason), updated_at_ms=self._clock()).returning(Meeting.stream_id))
+            if result.first() is None:
+                raise LookupError(f"unknown stream {stream_id!r}: call upsert_meeting first")
+
+    async def claim_delivery(self, key: str, *, stream_id: str, kind: str, to_jid: str) -> bool:
+        """Take the message `key` for sending: True for the one caller that inserted its row (status pending),
+        False when it already exists (sent, failed, or being sent by someone else)."""
+        if not key:
+            raise ValueError("delivery key is empty")
+        now = self._clock()
+        stmt = (self._insert(ChatDelivery)
+                .values(key=key, stream_id=stream_id, kind=kind, to_jid=to_jid, status="pending", attempts=0,
+                        created_at_ms=now, updated_at_ms=now)
+                .on_conflict_do_nothing(index_elements=[ChatDelivery.key])
+                .returning(ChatDelivery.id))
+        try:
+            async with self._write() as session:
+                return (await session.execute(stmt)).first() is not None
+        except IntegrityError as exc:
+            raise await self._integrity(exc, stream_id) from exc
+
+    async def reclaim_delivery(self, key: str, *, updated_at_ms: int) -> bool:
+        """Take a pending delivery over for another try, only if nobody touched it since `updated_at_ms` (so two
+        replicas sweeping at once do not both resend it)."""
+        async with self._write() as session:
+            result = await session.execute(
+                update(ChatDelivery)
+                .where(ChatDelivery.key == key, ChatDelivery.status == "pending",
+                       ChatDelivery.updated_at_ms == updated_at_ms)
+                .values(updated_at_ms=max(self._clock(), updated_at_ms + 1)).returning(ChatDelivery.id))
+            return result.first() is not None
+
+    async def update_delivery(self, key: str, status: DeliveryStatus, *, attempts: int | None = None,
+                              message_id: str | None = None, error: str | None = None) -> None:
+        """Record how a delivery went; LookupError for an unknown key."""
+        values: dict[str, Any] = {"status": status, "updated_at_ms": self._clock(), "error": error}
+        if attempts is not None:
+            values["attempts"] = attempts
+        if message_id is not None:
+            values["message_id"] = message_id
+        async with self._write() as session:
+            result = await session.execute(
+                update(ChatDelivery).where(ChatDelivery.key == key).values(**values).returning(ChatDelivery.id))
+            if result.first() is None:
+                raise LookupError(f"unknown chat delivery {key!r}")
+
+    async def deliveries(self, *, stream_id: str | None = None,
+                         status: DeliveryStatus | None = None) -> list[ChatDeliveryRecord]:
+        """In id order."""
+        query = select(ChatDelivery)
+        if stream_id is not None:
+            query = query.where(ChatDelivery.stream_id == stream_id)
+        if status is not None:
+            query = query.where(ChatDelivery.status == status)
+        async with self._read() as session:
+            rows = (await session.scalars(query.order_by(ChatDelivery.id))).all()
+        return [ChatDeliveryRecord.model_validate({c: getattr(r, c) for c in ChatDeliveryRecord.model_fields})
+                for r in rows]
+
+    async def meetings_since(self, since_ms: int, *, live_since_ms: int | None = None) -> list[MeetingRecord]:
+        """Meetings changed at or after `since_ms`, and those not ended that were created at or after
+        `live_since_ms` (a long meeting's row changes rarely while it goes on): what a delivery sweep looks at."""
+        recent: Any = Meeting.updated_at_ms >= since_ms
+        if live_since_ms is not None:
+            recent = or_(recent, and_(Meeting.status != "ended", Meeting.created_at_ms >= live_since_ms))
+        async with self._read() as session:
+            rows = (await session.scalars(select(Meeting).where(recent).order_by(Meeting.created_at_ms))).all()
+        return [_meeting(row) for row in rows]
+
+    async def has_unfinished_windows(self, stream_id: str) -> bool:
+        """Whether any window of the stream is still pending or in flight (its flows may still answer)."""
+        async with self._read() as session:
+            found = await session.scalar(select(Window.id).where(
+                Window.stream_id == stream_id, Window.status.in_(("pending", "in_flight"))).limit(1))
+        return found is not None
 
     # reads (API) -----------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ in tests/artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -172,7 +173,7 @@ async def test_dashboard_renders_a_meeting_and_follows_it_live(api: ApiServer, p
     await api.store.set_meeting_status(SALES, "ended", ended_at_ms=now_ms(), end_cause="meeting ended")
     api.bus.publish(SALES, LiveEvent(type="meeting", stream_id=SALES, data={"status": "ended"}))
     await page.wait_for_selector("#m-status:text-is('ended')")
-    await page.wait_for_selector("#conn[data-state=idle]:has-text('meeting ended')")
+    await page.wait_for_selector("#conn[data-state=idle]:has-text('updates done')")
     assert await page.evaluate("window.__sameDocument === true")
     assert page.problems == []
 
@@ -208,4 +209,148 @@ async def test_deleted_meeting_leaves_the_page(api: ApiServer, page: Any) -> Non
     await page.wait_for_function("document.querySelectorAll('#meetings li').length === 1")
     assert "Q3 planning" in await page.inner_text("#meetings")
     assert await page.text_content("#transcript") == ""  # nothing of it left on the page
+    assert page.problems == []
+
+
+async def _insight_tops(page: Any) -> dict[str, float]:
+    """Top edge (viewport px) of each insight card's first item, or of its empty note."""
+    return await page.evaluate("""() => Object.fromEntries(["objections", "summary", "tickets"].map((id) => {
+        const box = document.getElementById(id);
+        const first = box.firstElementChild || box.parentElement;
+        return [id, first.getBoundingClientRect().top];
+    }))""")
+
+
+async def test_insights_sit_above_the_fold_and_the_transcript_folds(api: ApiServer, browser: Any) -> None:
+    """A long call (600 lines, a dozen objections): objections, summary and tickets are on the first screen, the
+    page is not thousands of pixels tall, and the transcript folds away."""
+    start = await seed_sales(api.store)
+    for seq in range(5, 605):
+        at = start + seq * 4000
+        await api.store.add_line(SALES, LineRecord(
+            seq=seq, speaker="Sam Buyer" if seq % 2 else "Dana Host", user_id="u-buyer" if seq % 2 else "u-host",
+            start_ms=at, end_ms=at + 3000, text=f"We keep talking about line {seq} of this call.",
+            received_at_ms=at + 3100))
+    await api.store.save_insights(SALES, "objection_coach", None, "objections", [
+        objection(f"extra-{i}", "timing", f"Objection number {i} about timing.", start + 20_000 + i * 1000, 0.5,
+                  "A reply that takes a line or two to say, so the cards have some height to them.")
+        for i in range(10)])
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        await page.goto(f"{api.url}/#token={TOKEN}&meeting={SALES}")
+        await page.wait_for_selector("#objections .objection >> nth=11")
+        await page.wait_for_function("document.querySelectorAll('#transcript .turn').length > 100")
+        tops = await _insight_tops(page)
+        assert all(0 < top < 900 - 40 for top in tops.values()), tops
+        for card in ("#objections", "#summary", "#tickets .ticket"):
+            assert await page.locator(f"{card} >> nth=0").is_visible()
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        assert height < 2400, height  # the sales call's page was ~9,700 px before the insights moved up
+        transcript_top = await page.evaluate("document.getElementById('transcript-box').getBoundingClientRect().top")
+        assert transcript_top > min(tops.values())  # the transcript comes after the insights
+        await page.click("#transcript-box > summary")
+        assert await page.is_hidden("#transcript")
+        assert await page.evaluate("document.documentElement.scrollHeight") < height
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.click("#transcript-box > summary")  # open again for the picture
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-long-call.png"))
+    finally:
+        await context.close()
+
+
+async def test_every_bundled_sample_shows_its_topic_and_an_honest_state(tmp_path: Path, browser: Any) -> None:
+    """The real bridge (webhooks, RTMS sockets, the pipeline's store writes) fed by the simulator with each bundled
+    sample: the list and the detail page name each meeting by the topic of its `meeting.started` webhook and no
+    ended meeting reads "live"."""
+    from bridge.pipeline.bus import EventBus
+    from bridge.pipeline.config import load_flows_config
+    from bridge.pipeline.consumer import Pipeline
+    from bridge.rtms.enums import Product
+    from bridge.simulator import MeetingSpec, Simulator
+    from bridge.simulator.transcripts import load_transcript, sample_names
+    from bridge.store import Store
+    from tests.intake.conftest import make_settings
+    from tests.intake.live import serve_bridge, simulator_config
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}"
+    store = await Store.open(url)
+    pipeline = Pipeline(store, EventBus(), load_flows_config(None), None)  # no Langflow: meetings and lines only
+    samples = {name: load_transcript(name) for name in sample_names()}
+    products = [Product.MEETING, Product.WEBINAR, Product.SESSION]
+    settings = make_settings(database_url=url, api_token=TOKEN)
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    try:
+        async with serve_bridge(settings, pipeline) as live:
+            async with Simulator(simulator_config(live.webhook_url, speed=300.0)) as sim:
+                reports = await sim.run_meetings(
+                    [MeetingSpec(transcript=t.sliced(60_000), product=products[i % len(products)])
+                     for i, t in enumerate(samples.values())], timeout=60)
+            assert all(r.errors == [] for r in reports)
+            for _ in range(200):  # the pipeline marks each meeting ended once its stream is over
+                meetings = await store.list_meetings()
+                if len(meetings) == len(samples) and all(m.status == "ended" for m in meetings):
+                    break
+                await asyncio.sleep(0.05)
+            await page.goto(f"{live.url}/#token={TOKEN}")
+            await page.wait_for_selector(f"#meetings li >> nth={len(samples) - 1}")
+            rows = await page.locator("#meetings li").all_inner_texts()
+            for name, transcript in samples.items():
+                topic = transcript.meta.topic
+                assert topic, name
+                row = next((r for r in rows if topic[:40] in r), None)
+                assert row is not None, (name, rows)
+                assert "live" not in row.lower() and "ended" in row.lower(), row
+                assert "==" not in row  # never the base64 meeting id
+            for state in await page.locator("#meetings li .status").all_inner_texts():
+                assert state.strip().lower() == "ended"
+            for name, transcript in samples.items():
+                await page.click(f"#meetings li:has-text({transcript.meta.topic[:40]!r}) a")
+                await page.wait_for_selector(f"#m-title:text-is({transcript.meta.topic!r})")
+                await page.wait_for_selector("#transcript .turn")
+                assert (await page.text_content("#m-status") or "").strip() == "ended", name
+                meta = await page.inner_text("#m-meta")
+                assert "terminated" not in meta and "host" in meta, meta
+    finally:
+        await context.close()
+        await pipeline.close()
+        await store.close()
+    assert problems == []
+
+
+async def test_pills_say_what_each_meeting_is_doing(api: ApiServer, page: Any) -> None:
+    """The meeting's pill is its state (a normal end, an error, a revocation, a bridge stop), never how the stream
+    closed; the page's own connection is the small indicator beside it."""
+    store = api.store
+    cases = [("s-ok", "terminated", 6, "ended"), ("s-err", "terminated", 24, "ended with an error"),
+             ("s-rev", "stopped", 5, "revoked"), ("s-stop", "shutdown", None, "bridge stopped")]
+    for stream, cause, reason, _ in cases:
+        await store.upsert_meeting(stream, instance_id=f"inst-{stream}", product="meeting",
+                                   started_at_ms=now_ms() - 600_000)
+        await store.save_meeting_name(f"inst-{stream}", product="meeting", topic=f"Topic of {stream}")
+        await store.set_meeting_status(stream, "ended", ended_at_ms=now_ms(), end_cause=cause)
+        if reason is not None:
+            await store.set_stop_reason(stream, reason)
+    await page.goto(f"{api.url}/#token={TOKEN}")
+    await page.wait_for_selector(f"#meetings li >> nth={len(cases) - 1}")
+    for stream, _, _, label in cases:
+        row = page.locator(f"#meetings li[data-id={stream}]")
+        assert await row.locator(".m-name").inner_text() == f"Topic of {stream}"
+        assert (await row.locator(".status").inner_text()).strip().lower() == label
+    await page.click("#meetings li[data-id=s-err] a")
+    await page.wait_for_selector("#m-title:text-is('Topic of s-err')")
+    assert (await page.inner_text("#m-status")).strip().lower() == "ended with an error"
+    meta = await page.inner_text("#m-meta")
+    assert "keep-alive" in meta and "terminated" not in meta
+    assert await page.get_attribute("#conn", "data-state") in ("connecting", "live", "idle")
+    assert "live" not in (await page.inner_text("#conn")).lower()
+    await page.click("#meetings li[data-id=s-ok] a")
+    await page.wait_for_selector("#m-title:text-is('Topic of s-ok')")
+    assert "ended" not in (await page.inner_text("#m-meta")).lower()  # a normal end needs no explanation
     assert page.problems == []

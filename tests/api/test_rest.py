@@ -13,7 +13,17 @@ from bridge import __version__
 from bridge.api.auth import AuthResult, bearer_from_header, check_token
 from bridge.api.redact import redact_query_token
 from bridge.dashboard import ASSETS
-from tests.api.conftest import PLANNING, SALES, SALES_LINES, TOKEN, ApiServer, api_server, seed_planning, seed_sales
+from tests.api.conftest import (
+    PLANNING,
+    SALES,
+    SALES_LINES,
+    TOKEN,
+    ApiServer,
+    api_server,
+    now_ms,
+    seed_planning,
+    seed_sales,
+)
 
 ROUTES = ["/api/info", "/api/meetings", f"/api/meetings/{SALES}", f"/api/meetings/{SALES}/transcript",
           f"/api/meetings/{SALES}/insights", f"/api/meetings/{SALES}/events"]
@@ -97,8 +107,10 @@ async def test_meetings_list_and_detail(api: ApiServer) -> None:
     by_id = {m["id"]: m for m in meetings}
     assert by_id[SALES]["status"] == "live" and by_id[SALES]["topic"] == "Acme renewal call"
     assert by_id[PLANNING]["status"] == "ended" and by_id[PLANNING]["end_cause"] == "meeting ended"
-    assert set(by_id[SALES]) == {"id", "instance_id", "product", "topic", "status", "started_at_ms",
-                                 "ended_at_ms", "end_cause", "created_at_ms", "updated_at_ms"}
+    assert set(by_id[SALES]) == {"id", "instance_id", "product", "topic", "host_name", "host_id", "status",
+                                 "state", "state_detail", "started_at_ms", "ended_at_ms", "end_cause",
+                                 "stop_reason", "created_at_ms", "updated_at_ms"}
+    assert by_id[SALES]["host_name"] == "Dana Host" and by_id[SALES]["state"] == "live"
     assert len(paged.json()["meetings"]) == 1
     assert bad.status_code == 422
 
@@ -252,3 +264,39 @@ async def test_numbers_beyond_64_bits_are_a_422_naming_the_parameter(api: ApiSer
         assert param in response.text
         largest = await client.get(path, params={param: str(2**63 - 1)} if param != "limit" else {})
         assert largest.status_code == 200, largest.text
+
+
+async def test_topic_host_and_honest_states(api: ApiServer) -> None:
+    """The topic of a `*.started` webhook names a meeting stored without one; `state` tells a normal end from an
+    error, a revocation and a bridge stop."""
+    store = api.store
+    cases = {  # stream: (end_cause, stop_reason, expected state)
+        "s-normal": ("terminated", 6, "ended"), "s-stopped": ("stopped", None, "ended"),
+        "s-error": ("terminated", 24, "error"), "s-gave-up": ("gave_up", None, "error"),
+        "s-revoked": ("stopped", 23, "revoked"), "s-shutdown": ("shutdown", None, "interrupted"),
+    }
+    for stream, (cause, reason, _) in cases.items():
+        await store.upsert_meeting(stream, instance_id=f"inst-{stream}", product="meeting")
+        await store.set_meeting_status(stream, "ended", ended_at_ms=now_ms(), end_cause=cause)
+        if reason is not None:
+            await store.set_stop_reason(stream, reason)
+    await store.upsert_meeting("s-live", instance_id="inst-live", product="meeting")
+    await store.save_meeting_name("inst-live", product="meeting", topic="Weekly sync", host_id="h1",
+                                  start_time_ms=1_796_400_000_000)
+    async with api.client() as client:
+        meetings = {m["id"]: m for m in (await client.get("/api/meetings")).json()["meetings"]}
+        detail = (await client.get("/api/meetings/s-live")).json()
+        snapshot = ""
+        async with client.stream("GET", "/api/meetings/s-live/events", params={"token": TOKEN}) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    snapshot = line
+                    break
+    for stream, (_, _, state) in cases.items():
+        assert meetings[stream]["state"] == state, stream
+        assert meetings[stream]["state_detail"] and "terminated" not in meetings[stream]["state_detail"]
+    assert meetings["s-normal"]["state_detail"] == "meeting ended"
+    assert meetings["s-live"]["topic"] == detail["topic"] == "Weekly sync"
+    assert detail["host_id"] == "h1" and detail["state"] == "live"
+    assert meetings["s-live"]["started_at_ms"] == 1_796_400_000_000
+    assert '"topic":"Weekly sync"' in snapshot

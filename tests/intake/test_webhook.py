@@ -300,3 +300,33 @@ async def test_max_streams_and_shutdown(collector: Collector, closed_port: int) 
         assert (await client.get("/ready")).status_code == 503
     ended = manager_of(app).stream("s-cap-1")
     assert ended is not None and ended.ended is not None and ended.ended.cause == "shutdown"
+
+
+@pytest.mark.parametrize("product", [Product.MEETING, Product.WEBINAR, Product.SESSION])
+async def test_started_webhooks_name_the_meeting(bridge_app: App, product: Product) -> None:
+    """`meeting.started` & co. start no stream: they store the topic and host for the API, keyed by instance."""
+    from bridge.rtms.webhooks import instance_started_payload
+
+    app, client = bridge_app
+    payload = instance_started_payload(product, "inst+/x==", topic="Q3 pipeline review", host_id="HoStId",
+                                       numeric_id=81234567890, account_id="acc",
+                                       start_time="2026-12-04T16:00:00Z")
+    body, headers = signed(f"{product.value}.started", payload)
+    response = await client.post("/webhook", content=body, headers=headers)
+    assert (response.status_code, response.json()) == (200, {"status": "named"})
+    assert not manager_of(app).streams
+    names = await app.state.bridge.store.meeting_names(["inst+/x=="])
+    name = names["inst+/x=="]
+    assert name.topic == "Q3 pipeline review" and name.product == product.value
+    assert name.start_time_ms == 1_796_400_000_000
+    assert name.host_id == (None if product is Product.SESSION else "HoStId")
+    # Re-delivered with less in it (no topic): what is known stays.
+    payload["object"].pop("topic", None)
+    payload["object"].pop("session_name", None)
+    body, headers = signed(f"{product.value}.started", payload)
+    assert (await client.post("/webhook", content=body, headers=headers)).status_code == 200
+    assert (await app.state.bridge.store.meeting_names(["inst+/x=="]))["inst+/x=="].topic == "Q3 pipeline review"
+    # No object, or no uuid: 400 naming the field.
+    body, headers = signed(f"{product.value}.started", {"account_id": "acc", "object": {"topic": "t"}})
+    response = await client.post("/webhook", content=body, headers=headers)
+    assert response.status_code == 400 and "payload.object." in response.json()["error"]

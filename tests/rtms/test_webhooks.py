@@ -414,7 +414,7 @@ def test_malformed_webhook_names_the_event() -> None:
 
 
 @pytest.mark.parametrize(
-    "event", ["meeting.started", "meeting.rtms_paused", "rtms.something_new", "Meeting.rtms_started"]
+    "event", ["meeting.ended", "meeting.rtms_paused", "rtms.something_new", "Meeting.rtms_started"]
 )
 def test_unknown_event(event: str) -> None:
     with pytest.raises(UnknownWebhookEvent) as info:
@@ -448,3 +448,34 @@ def test_encoded_body_verifies_with_its_signature() -> None:
     body = encode_webhook("meeting.rtms_interrupted", stream_payload(Product.MEETING, "m", "s"), 1700000000000)
     signature = webhook_signature("token", "1700000000", body)
     verify_webhook_signature("token", timestamp="1700000000", signature=signature, body=body, now_s=1700000001)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Instance started (the meeting's name)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_instance_started_events() -> None:
+    from bridge.rtms.webhooks import InstanceStarted, instance_started_payload
+
+    meeting = {"event": "meeting.started", "event_ts": 1635885799302, "payload": {"account_id": "acc", "object": {
+        "duration": 0, "start_time": "2021-11-02T20:43:19Z", "timezone": "America/Denver", "topic": " Weekly sync ",
+        "id": "81234567890", "type": 4, "uuid": "4444AAAiAAAAAiAiAiiAii==", "host_id": "30R7kT7bTIKSNUFEuH_Qlg"}}}
+    event = parse_webhook(json.dumps(meeting))
+    assert isinstance(event, InstanceStarted)
+    assert (event.product, event.instance_id, event.topic, event.host_id, event.numeric_id, event.account_id) == (
+        Product.MEETING, "4444AAAiAAAAAiAiAiiAii==", "Weekly sync", "30R7kT7bTIKSNUFEuH_Qlg", "81234567890", "acc")
+    assert event.start_time_ms == 1635885799000
+    session = instance_started_payload(Product.SESSION, "sess==", topic="Support", host_id="h", numeric_id=5,
+                                       account_id="a", start_time="2026-01-01T00:00:00Z")
+    parsed = parse_webhook(encode_webhook("session.started", session, 1))
+    assert isinstance(parsed, InstanceStarted)
+    assert (parsed.instance_id, parsed.topic, parsed.host_id) == ("sess==", "Support", None)
+    odd = {"event": "webinar.started", "payload": {"object": {"uuid": "w==", "start_time": "not a date",
+                                                              "topic": 7}}}
+    parsed = parse_webhook(json.dumps(odd))
+    assert isinstance(parsed, InstanceStarted) and parsed.start_time_ms is None and parsed.topic == "7"
+    with pytest.raises(MalformedWebhook, match=r"payload\.object\.uuid"):
+        parse_webhook(json.dumps({"event": "meeting.started", "payload": {"object": {"topic": "t"}}}))
+    with pytest.raises(MalformedWebhook, match=r"payload\.object"):
+        parse_webhook(json.dumps({"event": "meeting.started", "payload": {"object": "x"}}))

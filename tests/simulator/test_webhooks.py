@@ -167,3 +167,25 @@ async def test_failed_webhooks_show_in_the_report() -> None:
         handle.stop(1)
         report = await handle.wait(timeout=5)
     assert [tuple(w) for w in report.webhooks] == [("meeting.rtms_started", 200, 1), ("meeting.rtms_stopped", 503, 3)]
+
+
+@pytest.mark.parametrize("product", ["meeting", "webinar", "session"])
+async def test_a_meeting_with_a_topic_is_named_before_its_stream_starts(product: str) -> None:
+    """`{product}.started` carries the transcript's topic, keyed as the RTMS webhooks key the instance."""
+    from bridge.rtms.enums import Product
+    from bridge.rtms.webhooks import InstanceStarted, parse_webhook
+    from bridge.simulator.transcripts import TranscriptMeta
+
+    base = make_transcript(1)
+    transcript = base.model_copy(update={"meta": TranscriptMeta(title="t", topic="Renewal: Acme")})
+    async with WebhookReceiver(answer_validation) as receiver, Simulator(fast_config(receiver.url)) as sim:
+        handle = await sim.start_meeting(MeetingSpec(transcript=transcript, product=Product(product)))
+        handle.stop(6)
+        report = await handle.wait(timeout=5)
+    events = [r.event for r in receiver.requests]
+    assert sorted(events[1:3]) == sorted([f"{product}.started", f"{product}.rtms_started"])
+    named = parse_webhook(receiver.of(f"{product}.started")[0].body)
+    assert isinstance(named, InstanceStarted)
+    assert named.topic == "Renewal: Acme" and named.instance_id == handle.instance_id
+    assert named.start_time_ms is not None and abs(named.start_time_ms / 1000 - time.time()) < 30
+    assert (f"{product}.started", 200, 1) in [tuple(w) for w in report.webhooks]

@@ -185,7 +185,7 @@
     $("app").hidden = true;
     $("sign-out").hidden = true;
     $("token-panel").hidden = false;
-    setConn("idle", "not connected");
+    setConn("idle", "updates off");
     showError(message || "");
     $("token-input").focus();
   }
@@ -194,11 +194,12 @@
   // Header: model and connection
   // ----------------------------------------------------------------------------------------------------------
 
+  // The page's own event-stream connection (small, next to the meeting's state): not what the meeting does.
   function setConn(kind, text) {
-    const pill = $("conn");
-    pill.dataset.state = kind;
-    pill.className = `pill ${{ live: "pill-ok", reconnecting: "pill-warn", error: "pill-danger" }[kind] || "pill-muted"}`;
-    pill.textContent = text;
+    const dot = $("conn");
+    dot.dataset.state = kind;
+    dot.className = `conn conn-${kind.replace(/[^a-z]/g, "")}`;
+    dot.textContent = text;
   }
 
   function renderInfo(info) {
@@ -214,28 +215,52 @@
   // Meetings list
   // ----------------------------------------------------------------------------------------------------------
 
-  function statusChip(status) {
-    const s = typeof status === "string" ? status : "unknown";
-    return el("span", { class: `status status-${s.replace(/[^a-z_]/g, "")}`, text: s });
+  // What the meeting is doing (the API's `state`), never the page's connection.
+  const STATE_LABELS = {
+    live: "live", reconnecting: "reconnecting", ended: "ended", error: "ended with an error", revoked: "revoked",
+    interrupted: "bridge stopped",
+  };
+
+  function stateOf(m) {
+    if (!isObj(m)) return "unknown";
+    if (typeof m.state === "string" && m.state) return m.state;
+    return typeof m.status === "string" ? m.status : "unknown";
   }
 
+  function statusChip(m) {
+    const s = stateOf(m);
+    const detail = isObj(m) && typeof m.state_detail === "string" ? m.state_detail : "";
+    return el("span", { class: `status status-${s.replace(/[^a-z_]/g, "")}`, text: STATE_LABELS[s] || s,
+      title: detail || null, dataset: { state: s } });
+  }
+
+  const PRODUCT_NAMES = { meeting: "Meeting", webinar: "Webinar", session: "Video SDK session",
+    contact_center: "Contact Center call", phone: "Phone call" };
+
+  // The topic Zoom gave; without one, what it is and when, never its base64 id.
   function meetingTitle(m) {
-    return (m && (m.topic || m.instance_id || m.id)) || "Untitled meeting";
+    if (m && m.topic) return m.topic;
+    const kind = (m && PRODUCT_NAMES[m.product]) || "Meeting";
+    const when = m ? fmtDate(m.started_at_ms || m.created_at_ms) : "";
+    return when ? `${kind} · ${when}` : `${kind} without a topic`;
   }
 
   function renderMeetings() {
     const list = $("meetings");
     list.replaceChildren(
       ...state.meetings.map((m) => {
-        const sub = [m.product, fmtDate(m.started_at_ms)].filter(Boolean).join(" · ");
+        const host = m.host_name ? `host ${m.host_name}` : null;
+        const when = m.started_at_ms ? fmtDate(m.started_at_ms) : null;
+        const span = m.started_at_ms && stateOf(m) !== "live" && m.ended_at_ms
+          ? fmtDuration(m.started_at_ms, m.ended_at_ms) : null;
         return el(
           "li",
-          { class: m.id === state.selected ? "selected" : "", dataset: { id: m.id } },
+          { class: m.id === state.selected ? "selected" : "", dataset: { id: m.id, state: stateOf(m) } },
           el(
             "a",
-            { href: `#meeting=${encodeURIComponent(m.id)}` },
-            el("div", { class: "m-topic" }, el("span", { text: meetingTitle(m) }), statusChip(m.status)),
-            el("div", { class: "m-sub", text: sub }),
+            { href: `#meeting=${encodeURIComponent(m.id)}`, title: meetingTitle(m) },
+            el("div", { class: "m-topic" }, el("span", { class: "m-name", text: meetingTitle(m) }), statusChip(m)),
+            el("div", { class: "m-sub" }, ...[host, when, span].filter(Boolean).map((t) => el("span", { text: t }))),
           ),
         );
       }),
@@ -263,10 +288,14 @@
     const m = state.meeting;
     if (!m) return;
     $("m-title").textContent = meetingTitle(m);
-    const meta = [m.product, m.started_at_ms ? `started ${fmtDate(m.started_at_ms)}` : null,
-      m.started_at_ms ? fmtDuration(m.started_at_ms, m.ended_at_ms) : null, `stream ${m.id}`];
-    if (m.end_cause) meta.push(`ended: ${m.end_cause}`);
-    $("m-meta").replaceChildren(...meta.filter(Boolean).map((t) => el("span", { text: t })));
+    const s = stateOf(m);
+    const meta = [PRODUCT_NAMES[m.product] || m.product, m.host_name ? `host ${m.host_name}` : null,
+      m.started_at_ms ? `started ${fmtDate(m.started_at_ms)}` : null,
+      m.started_at_ms ? fmtDuration(m.started_at_ms, m.ended_at_ms) : null];
+    // Why it ended, in words, when that is news (an error, a revocation, a bridge stop, a reconnect).
+    if (s !== "live" && s !== "ended" && m.state_detail) meta.push(m.state_detail);
+    $("m-meta").replaceChildren(...meta.filter(Boolean).map((t) => el("span", { text: t })),
+      el("span", { class: "stream-id", title: `RTMS stream ${m.id}`, text: `stream ${String(m.id).slice(0, 8)}` }));
     const people = Array.isArray(m.participants) ? m.participants : [];
     $("m-people").replaceChildren(
       ...people.map((p) => el("span", {
@@ -274,7 +303,7 @@
         text: p.role === "host" ? `${p.name || p.user_id} (host)` : p.name || p.user_id,
       })),
     );
-    $("m-status").replaceWith(Object.assign(statusChip(m.status), { id: "m-status" }));
+    $("m-status").replaceWith(Object.assign(statusChip(m), { id: "m-status" }));
     document.title = `${meetingTitle(m)} · rtms-langflow`;
   }
 
@@ -570,7 +599,11 @@
         renderMeetingHead();
         renderFigures();
         const row = state.meetings.find((m) => m.id === id);
-        if (row) { Object.assign(row, { status: detail.status, topic: detail.topic }); renderMeetings(); }
+        if (row) {
+          Object.assign(row, { status: detail.status, state: detail.state, state_detail: detail.state_detail,
+            topic: detail.topic, host_name: detail.host_name, ended_at_ms: detail.ended_at_ms });
+          renderMeetings();
+        }
       } catch (err) {
         handleApiError(err);
       }
@@ -595,11 +628,11 @@
       const body = parse(event);
       if (body !== null) handler(body);
     });
-    source.onopen = () => { if (state.source === source) setConn("live", "live"); };
+    source.onopen = () => { if (state.source === source) setConn("live", "updates on"); };
     source.onerror = () => {
       if (state.source !== source) return;
       if (source.readyState === EventSource.CLOSED) {
-        setConn("error", "disconnected");
+        setConn("error", "updates lost");
         // EventSource gives up on an HTTP error (401, 404, 503): find out which through a plain request.
         api(`meetings/${encodeURIComponent(id)}`).then(
           () => setTimeout(() => { if (state.source === source) openStream(id); }, 3000),
@@ -608,10 +641,10 @@
             else handleApiError(err);
           });
       } else {
-        setConn("reconnecting", "reconnecting…");
+        setConn("reconnecting", "updates reconnecting…");
       }
     };
-    on("snapshot", (body) => { setConn("live", "live"); applySnapshot(body); });
+    on("snapshot", (body) => { setConn("live", "updates on"); applySnapshot(body); });
     on("line", (ev) => addLine(ev.data));
     on("insight", (ev) => { applyInsight(ev.data); refreshDetailSoon(); });
     on("summary", (ev) => { applySummary(ev.data); refreshDetailSoon(); });
@@ -628,7 +661,7 @@
     on("end", () => {
       if (state.source !== source) return;
       closeStream();
-      setConn("idle", "meeting ended");
+      setConn("idle", "updates done");
       refreshDetailSoon();
     });
   }
@@ -656,7 +689,7 @@
     renderObjections();
     renderTickets();
     for (const box of ["figures", "per-flow", "m-people", "m-meta"]) $(box).replaceChildren();
-    setConn("idle", "not connected");
+    setConn("idle", "updates off");
     $("detail-body").hidden = true;
     $("detail-empty").hidden = false;
     $("detail-empty-title").textContent = "Meeting unavailable";
@@ -677,7 +710,7 @@
     $("detail-body").hidden = !id;
     $("detail-empty-title").textContent = "Select a meeting";
     $("detail-empty-text").textContent = "Its transcript, summary, objections, tickets and figures update live.";
-    if (!id) { setConn("idle", "not connected"); document.title = "rtms-langflow · live meetings"; return; }
+    if (!id) { setConn("idle", "updates off"); document.title = "rtms-langflow · live meetings"; return; }
     const row = state.meetings.find((m) => m.id === id);
     state.meeting = row ? { ...row } : { id };
     renderAll();
