@@ -36,11 +36,8 @@ from bridge.rtms.client import (
     BaseClientConnection,
     ClientCredentials,
     ClientEvent,
-    ConnectionState,
     FrameRejected,
     HandshakeDone,
-    HandshakeRejected,
-    KeepAliveAnswered,
     MediaConnection,
     MediaInterrupted,
     Received,
@@ -49,6 +46,7 @@ from bridge.rtms.client import (
     StreamTerminated,
     is_duplicate,
 )
+from bridge.rtms.codec import encode
 from bridge.rtms.enums import MediaType, Product, StopReason
 from bridge.rtms.errors import HandshakeFailed, ProtocolError
 from bridge.rtms.messages import (
@@ -61,6 +59,7 @@ from bridge.rtms.messages import (
     TranscriptParams,
     VideoParams,
 )
+from bridge.rtms.protocol import ConnectionState, HandshakeRejected, KeepAliveAnswered
 
 log = get_logger(__name__)
 
@@ -465,7 +464,8 @@ class RtmsStream:
     async def _feed(self, link: _Link, frame: str | bytes) -> list[ClientEvent | _EndedMarker]:
         """Sans-I/O order: feed the core, write its answers, then act on its events."""
         loop = asyncio.get_running_loop()
-        events = link.conn.receive(frame, loop.time())
+        link.conn.receive_frame(frame, loop.time())
+        events = link.conn.events_received()
         await self._flush(link)
         out: list[ClientEvent | _EndedMarker] = []
         for event in events:
@@ -474,9 +474,9 @@ class RtmsStream:
         return out
 
     async def _flush(self, link: _Link) -> None:
-        for data in link.conn.data_to_send():
+        for message in link.conn.data_to_send():
             try:
-                await link.ws.send(data)
+                await link.ws.send(encode(message))
             except ConnectionClosed:
                 return  # the reader finds out and decides
 
