@@ -36,7 +36,6 @@ from bridge.rtms.client import (
     BaseClientConnection,
     ClientCredentials,
     ClientEvent,
-    FrameRejected,
     HandshakeDone,
     MediaConnection,
     MediaInterrupted,
@@ -59,7 +58,7 @@ from bridge.rtms.messages import (
     TranscriptParams,
     VideoParams,
 )
-from bridge.rtms.protocol import ConnectionState, HandshakeRejected, KeepAliveAnswered
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 
 log = get_logger(__name__)
 
@@ -483,10 +482,10 @@ class RtmsStream:
     async def _act(self, link: _Link, event: ClientEvent) -> _EndedMarker | None:
         if isinstance(event, KeepAliveAnswered):
             self.metrics.keepalives.labels("signaling" if link.medium is None else "media").inc()
-        elif isinstance(event, FrameRejected):
+        elif isinstance(event, FrameIgnored):
             self.metrics.bad_frames.labels("signaling" if link.medium is None else "media").inc()
             log.warning("bad frame from Zoom", extra={"stream_id": self.stream_id, "socket": link.label,
-                                                      "error": str(event.error)})
+                                                      "error": event.reason})
         elif isinstance(event, StreamTerminated):
             return _EndedMarker(_Ended("terminated", event.reason, event.reason_text or ""))
         elif isinstance(event, MediaInterrupted):

@@ -5,7 +5,7 @@ in this order: `receive_frame(frame, now)`, write `data_to_send()` (messages it 
 `events_received()`. Keep-alive requests are answered here (echoing `timestamp` and `sequence`), so an answer is
 queued before the application sees anything. A refused handshake is stored in `handshake_error` and also reported
 as `HandshakeRejected`; the I/O layer raises it with `raise_for_handshake()` when it decides what to do next. Bad
-frames never raise out of `receive_frame()`: they come back as `FrameRejected`. The base machine, the shared
+frames never raise out of `receive_frame()`: they come back as `FrameIgnored`. The base machine, the shared
 states and events are in `bridge.rtms.protocol`; the server side is `bridge.rtms.server`.
 
 States: IDLE -> HANDSHAKING -> OPEN -> CLOSED (terminated, refused, or closed by us). Sending in the wrong state
@@ -39,6 +39,7 @@ from bridge.rtms.messages import (
 from bridge.rtms.protocol import (
     Connection,
     ConnectionState,
+    FrameIgnored,
     Handler,
     HandshakeRejected,
     KeepAliveAnswered,
@@ -77,7 +78,7 @@ class ClientCredentials:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Events for the application (with HandshakeRejected and KeepAliveAnswered from bridge.rtms.protocol)
+# Events for the application (with HandshakeRejected, KeepAliveAnswered and FrameIgnored from bridge.rtms.protocol)
 
 
 @dataclass(frozen=True)
@@ -115,16 +116,9 @@ class Received:
     message: RtmsMessage
 
 
-@dataclass(frozen=True)
-class FrameRejected:
-    """A frame that could not be decoded, or a message that makes no sense in this state. Nothing was changed."""
-
-    error: MalformedFrame
-
-
 ClientEvent = (
     HandshakeDone | HandshakeRejected | KeepAliveAnswered | StreamTerminated | MediaInterrupted | Received
-    | FrameRejected
+    | FrameIgnored
 )
 
 
@@ -182,7 +176,7 @@ class BaseClientConnection(Connection[ClientEvent]):
         super().receive_frame(frame, now)
 
     def receive_malformed(self, error: MalformedFrame, now: float) -> None:
-        self._events.append(FrameRejected(error))
+        self._events.append(FrameIgnored(str(error), error.msg_type))
 
     def _unhandled(self, message: RtmsMessage, now: float) -> None:
         """No transition: data for the application (also everything after CLOSED)."""
@@ -212,9 +206,7 @@ class BaseClientConnection(Connection[ClientEvent]):
         self._events.append(HandshakeRejected(status_code, reason or ""))
 
     def _unexpected(self, message: RtmsMessage, now: float) -> None:
-        self._events.append(FrameRejected(MalformedFrame(
-            f"unexpected in state {self.state.value}", msg_type=message.msg_type,
-        )))
+        self._events.append(FrameIgnored(self._cannot_handle(message), int(message.msg_type)))
 
 
 def _client_transitions(

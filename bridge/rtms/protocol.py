@@ -74,6 +74,17 @@ class HandshakeRejected:
 
 
 @dataclass(frozen=True)
+class FrameIgnored:
+    """A frame that could not be decoded, or that the peer should not have sent here; nothing was changed.
+
+    `reason` names the field or the state, never payload text.
+    """
+
+    reason: str
+    msg_type: int | None = None
+
+
+@dataclass(frozen=True)
 class KeepAliveAnswered:
     """A keep-alive round trip completed: the client answered a request, or the peer answered the server's."""
 

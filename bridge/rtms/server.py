@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar
 
 from bridge.rtms.enums import EventType, MediaType, MessageType, SessionState, StatusCode, StreamState
 from bridge.rtms.errors import InvalidState, MalformedFrame
@@ -52,7 +51,7 @@ from bridge.rtms.messages import (
     VideoSubscriptionResponse,
 )
 from bridge.rtms.negotiation import Refused, kinds_of, negotiate, url_keys
-from bridge.rtms.protocol import Connection, ConnectionState, Handler, HandshakeRejected, KeepAliveAnswered
+from bridge.rtms.protocol import Connection, ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 from bridge.rtms.signatures import verify_handshake_signature
 
 # Events a server sends whether or not the app subscribed to them (the docs say not to subscribe to these).
@@ -148,14 +147,6 @@ class StreamCloseRequested:
 class VideoSubscriptionRequested:
     user_id: int | str
     subscribe: bool
-
-
-@dataclass(frozen=True)
-class FrameIgnored:
-    """A frame the peer should not have sent here; the connection carries on."""
-
-    reason: str
-    msg_type: int | None = None
 
 
 ServerEvent = (
@@ -497,7 +488,7 @@ class SignalingServerConnection(_ServerConnection):
         )
         self._events.append(VideoSubscriptionRequested(message.user_id, message.subscribe))
 
-    _transitions: ClassVar[Mapping[ConnectionState, Mapping[int, Handler]]] = {
+    _transitions = {
         ConnectionState.HANDSHAKING: {MessageType.SIGNALING_HAND_SHAKE_REQ: _handshake},
         **dict.fromkeys(
             (ConnectionState.OPEN, ConnectionState.READY),
@@ -608,7 +599,7 @@ class MediaServerConnection(_ServerConnection):
             )
         )
 
-    _transitions: ClassVar[Mapping[ConnectionState, Mapping[int, Handler]]] = {
+    _transitions = {
         ConnectionState.HANDSHAKING: {MessageType.DATA_HAND_SHAKE_REQ: _handshake},
         ConnectionState.OPEN: {MessageType.KEEP_ALIVE_RESP: _ServerConnection._keepalive_response},
         ConnectionState.READY: {MessageType.KEEP_ALIVE_RESP: _ServerConnection._keepalive_response},

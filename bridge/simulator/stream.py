@@ -46,10 +46,9 @@ from bridge.rtms.messages import (
     TranscriptContent,
     TranscriptData,
 )
-from bridge.rtms.protocol import ConnectionState, HandshakeRejected
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected
 from bridge.rtms.server import (
     ClientReady,
-    FrameIgnored,
     KeepAliveTimedOut,
     MediaAccepted,
     ServerEvent,

@@ -10,7 +10,6 @@ import pytest
 from bridge.rtms.client import (
     ClientCredentials,
     ClientEvent,
-    FrameRejected,
     HandshakeDone,
     MediaConnection,
     MediaInterrupted,
@@ -24,7 +23,7 @@ from bridge.rtms.codec import encode
 from bridge.rtms.enums import MediaType, StatusCode
 from bridge.rtms.errors import HandshakeFailed, InvalidState
 from bridge.rtms.messages import MediaParams, TranscriptData, TranscriptParams
-from bridge.rtms.protocol import ConnectionState, HandshakeRejected, KeepAliveAnswered
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 from tests.rtms.golden import CLIENT_ID, CLIENT_SECRET, GOLDEN, MEETING_UUID, SDK_SIGNATURE, STREAM_ID
 
 CREDS = ClientCredentials(CLIENT_ID, CLIENT_SECRET)
@@ -173,14 +172,14 @@ def test_media_interruption_signals() -> None:
 def test_bad_frames_never_raise(frame: str | bytes) -> None:
     conn = open_signaling()
     (event,) = receive(conn, frame, 1.0)
-    assert isinstance(event, FrameRejected)
+    assert isinstance(event, FrameIgnored)
     assert conn.state is ConnectionState.OPEN and conn.data_to_send() == []
 
 
 def test_unexpected_handshake_reply_is_rejected_not_obeyed() -> None:
     conn = open_signaling()
     (event,) = receive(conn, golden("2 failure with status code"), 1.0)
-    assert isinstance(event, FrameRejected)
+    assert isinstance(event, FrameIgnored)
     assert conn.state is ConnectionState.OPEN
 
 
@@ -214,7 +213,7 @@ def test_every_golden_server_frame_is_accepted_by_an_open_client() -> None:
             conn.start_handshake()
             conn.data_to_send()
         events = receive(conn, row.frame, 1.0)
-        assert events and not any(isinstance(e, FrameRejected) for e in events if row.msg_type != 2), row.name
+        assert events and not any(isinstance(e, FrameIgnored) for e in events if row.msg_type != 2), row.name
 
 
 def test_encode_of_client_messages_round_trips() -> None:

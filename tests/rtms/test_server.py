@@ -38,10 +38,9 @@ from bridge.rtms.messages import (
     VideoSubscriptionRequest,
     VideoSubscriptionResponse,
 )
-from bridge.rtms.protocol import ConnectionState, HandshakeRejected, KeepAliveAnswered
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 from bridge.rtms.server import (
     ClientReady,
-    FrameIgnored,
     KeepAliveTimedOut,
     MediaAccepted,
     MediaServerConnection,
