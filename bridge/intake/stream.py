@@ -36,11 +36,7 @@ from bridge.rtms.client import (
     BaseClientConnection,
     ClientCredentials,
     ClientEvent,
-    ConnectionState,
-    FrameRejected,
     HandshakeDone,
-    HandshakeRejected,
-    KeepAliveAnswered,
     MediaConnection,
     MediaInterrupted,
     Received,
@@ -49,6 +45,7 @@ from bridge.rtms.client import (
     StreamTerminated,
     is_duplicate,
 )
+from bridge.rtms.codec import encode
 from bridge.rtms.enums import MediaType, Product, StopReason
 from bridge.rtms.errors import HandshakeFailed, ProtocolError
 from bridge.rtms.messages import (
@@ -61,6 +58,7 @@ from bridge.rtms.messages import (
     TranscriptParams,
     VideoParams,
 )
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 
 log = get_logger(__name__)
 
@@ -465,7 +463,8 @@ class RtmsStream:
     async def _feed(self, link: _Link, frame: str | bytes) -> list[ClientEvent | _EndedMarker]:
         """Sans-I/O order: feed the core, write its answers, then act on its events."""
         loop = asyncio.get_running_loop()
-        events = link.conn.receive(frame, loop.time())
+        link.conn.receive_frame(frame, loop.time())
+        events = link.conn.events_received()
         await self._flush(link)
         out: list[ClientEvent | _EndedMarker] = []
         for event in events:
@@ -474,19 +473,19 @@ class RtmsStream:
         return out
 
     async def _flush(self, link: _Link) -> None:
-        for data in link.conn.data_to_send():
+        for message in link.conn.data_to_send():
             try:
-                await link.ws.send(data)
+                await link.ws.send(encode(message))
             except ConnectionClosed:
                 return  # the reader finds out and decides
 
     async def _act(self, link: _Link, event: ClientEvent) -> _EndedMarker | None:
         if isinstance(event, KeepAliveAnswered):
             self.metrics.keepalives.labels("signaling" if link.medium is None else "media").inc()
-        elif isinstance(event, FrameRejected):
+        elif isinstance(event, FrameIgnored):
             self.metrics.bad_frames.labels("signaling" if link.medium is None else "media").inc()
             log.warning("bad frame from Zoom", extra={"stream_id": self.stream_id, "socket": link.label,
-                                                      "error": str(event.error)})
+                                                      "error": event.reason})
         elif isinstance(event, StreamTerminated):
             return _EndedMarker(_Ended("terminated", event.reason, event.reason_text or ""))
         elif isinstance(event, MediaInterrupted):

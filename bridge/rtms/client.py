@@ -1,11 +1,12 @@
 """The client side of RTMS as sans-I/O state machines: one signaling connection and one per media socket.
 
 The I/O layer (bridge/intake/stream.py) owns sockets and timers. After every inbound frame it does three things,
-in this order: `receive(frame, now)`, write `data_to_send()`, then act on the returned events. Keep-alive requests
-are answered here (echoing `timestamp` and `sequence`), so an answer is queued before the application sees
-anything. A refused handshake is stored in `handshake_error` and also reported as `HandshakeRejected`; the I/O
-layer raises it with `raise_for_handshake()` when it decides what to do next. Bad frames never raise out of
-`receive()`: they come back as `FrameRejected`.
+in this order: `receive_frame(frame, now)`, write `data_to_send()` (messages it encodes), then act on
+`events_received()`. Keep-alive requests are answered here (echoing `timestamp` and `sequence`), so an answer is
+queued before the application sees anything. A refused handshake is stored in `handshake_error` and also reported
+as `HandshakeRejected`; the I/O layer raises it with `raise_for_handshake()` when it decides what to do next. Bad
+frames never raise out of `receive_frame()`: they come back as `FrameIgnored`. The base machine, the shared
+states and events are in `bridge.rtms.protocol`; the server side is `bridge.rtms.server`.
 
 States: IDLE -> HANDSHAKING -> OPEN -> CLOSED (terminated, refused, or closed by us). Sending in the wrong state
 raises `InvalidState` (a bug in the caller).
@@ -15,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from types import MappingProxyType
 
-from bridge.rtms.codec import decode, encode
-from bridge.rtms.enums import EventType, MediaType, StatusCode, StopReason, StreamState
+from bridge.rtms.enums import EventType, MediaType, MessageType, StopReason, StreamState
 from bridge.rtms.errors import HandshakeFailed, InvalidState, MalformedFrame
 from bridge.rtms.messages import (
     ClientReadyAck,
@@ -36,6 +36,15 @@ from bridge.rtms.messages import (
     StreamCloseRequest,
     StreamStateUpdate,
 )
+from bridge.rtms.protocol import (
+    Connection,
+    ConnectionState,
+    FrameIgnored,
+    Handler,
+    HandshakeRejected,
+    KeepAliveAnswered,
+    is_duplicate_status,
+)
 from bridge.rtms.signatures import handshake_signature
 
 # Events the bridge asks for; FIRST_PACKET_TIMESTAMP and MEDIA_CONNECTION_INTERRUPTED come unasked.
@@ -49,20 +58,6 @@ MEDIA_URL_KEYS: dict[MediaType, str] = {
     MediaType.TRANSCRIPT: "transcript",
     MediaType.CHAT: "chat",
 }
-
-_DUPLICATE_STATUSES = frozenset({
-    StatusCode.DUPLICATE_SIGNAL_REQUEST,
-    StatusCode.MEDIA_DATA_ALL_CONNECTION_EXIST,
-    StatusCode.DUPLICATE_MEDIA_DATA_CONNECTION,
-})
-
-
-class ConnectionState(Enum):
-    IDLE = "idle"
-    HANDSHAKING = "handshaking"
-    OPEN = "open"
-    CLOSED = "closed"
-
 
 @dataclass(frozen=True)
 class StreamIdentity:
@@ -83,7 +78,7 @@ class ClientCredentials:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Events returned by receive()
+# Events for the application (with HandshakeRejected, KeepAliveAnswered and FrameIgnored from bridge.rtms.protocol)
 
 
 @dataclass(frozen=True)
@@ -92,21 +87,6 @@ class HandshakeDone:
 
     media_urls: Mapping[str, str] = field(default_factory=dict)
     media_params: MediaParams | None = None
-
-
-@dataclass(frozen=True)
-class HandshakeRejected:
-    error: HandshakeFailed
-
-    @property
-    def duplicate(self) -> bool:
-        return is_duplicate(self.error)
-
-
-@dataclass(frozen=True)
-class KeepAliveAnswered:
-    timestamp: int
-    sequence: int | None
 
 
 @dataclass(frozen=True)
@@ -136,60 +116,41 @@ class Received:
     message: RtmsMessage
 
 
-@dataclass(frozen=True)
-class FrameRejected:
-    """A frame that could not be decoded, or a message that makes no sense in this state. Nothing was changed."""
-
-    error: MalformedFrame
-
-
 ClientEvent = (
     HandshakeDone | HandshakeRejected | KeepAliveAnswered | StreamTerminated | MediaInterrupted | Received
-    | FrameRejected
+    | FrameIgnored
 )
 
 
 def is_duplicate(error: HandshakeFailed) -> bool:
-    """Status 8 (a signaling connection for this stream already exists) or its media counterparts 15/16.
-
-    These are transient after a reconnect: Zoom has not yet noticed the old connection is gone. Servers on the
-    legacy status list use other numbers, so the reason text is checked too.
-    """
-    if error.status_code in _DUPLICATE_STATUSES:
-        return True
-    return "duplicate" in (error.reason or "").lower()
+    """A refusal that is transient after a reconnect (see `is_duplicate_status`)."""
+    return is_duplicate_status(error.status_code, error.reason)
 
 
 # ------------------------------------------------------------------------------------------------------------
 
 
-class BaseClientConnection:
-    stage = "rtms"
+class BaseClientConnection(Connection[ClientEvent]):
+    role = "rtms"
 
     def __init__(self, stream: StreamIdentity, credentials: ClientCredentials) -> None:
+        super().__init__(ConnectionState.IDLE)
         self.stream = stream
         self.credentials = credentials
-        self.state = ConnectionState.IDLE
         self.handshake_error: HandshakeFailed | None = None
         self.last_received: float | None = None
         self.keepalives_answered = 0
-        self._outbox: list[str] = []
 
     # -- output ------------------------------------------------------------------------------------------------
 
-    def data_to_send(self) -> list[str]:
-        """Frames queued since the last call, oldest first. The I/O layer writes them before handling events."""
-        out, self._outbox = self._outbox, []
-        return out
-
     def _send(self, message: RtmsMessage) -> None:
         if self.state is ConnectionState.CLOSED:
-            raise InvalidState(f"{self.stage} connection is closed; cannot send {type(message).__name__}")
-        self._outbox.append(encode(message))
+            raise InvalidState(f"{self.role} connection is closed; cannot send {type(message).__name__}")
+        self._outbox.append(message)
 
     def _require(self, state: ConnectionState, action: str) -> None:
         if self.state is not state:
-            raise InvalidState(f"cannot {action} on a {self.stage} connection in state {self.state.value}")
+            raise InvalidState(f"cannot {action} on a {self.role} connection in state {self.state.value}")
 
     def close(self) -> None:
         """We are done with this connection (socket closed or abandoned): no more sends."""
@@ -210,49 +171,65 @@ class BaseClientConnection:
 
     # -- input -------------------------------------------------------------------------------------------------
 
-    def receive(self, frame: str | bytes, now: float) -> list[ClientEvent]:
+    def receive_frame(self, frame: str | bytes, now: float) -> None:
         self.last_received = now
-        try:
-            message = decode(frame)
-        except MalformedFrame as exc:
-            return [FrameRejected(exc)]
-        if self.state is ConnectionState.CLOSED:
-            return [Received(message)]
-        if isinstance(message, KeepAliveRequest):
-            self._send(KeepAliveResponse(timestamp=message.timestamp, sequence=message.sequence))
-            self.keepalives_answered += 1
-            return [KeepAliveAnswered(message.timestamp, message.sequence)]
-        if isinstance(message, StreamStateUpdate):
-            return self._stream_state(message)
-        return self._handle(message)
+        super().receive_frame(frame, now)
 
-    def _stream_state(self, message: StreamStateUpdate) -> list[ClientEvent]:
+    def receive_malformed(self, error: MalformedFrame, now: float) -> None:
+        self._events.append(FrameIgnored(str(error), error.msg_type))
+
+    def _unhandled(self, message: RtmsMessage, now: float) -> None:
+        """No transition: data for the application (also everything after CLOSED)."""
+        self._events.append(Received(message))
+
+    def _keepalive_request(self, message: RtmsMessage, now: float) -> None:
+        assert isinstance(message, KeepAliveRequest)
+        self._send(KeepAliveResponse(timestamp=message.timestamp, sequence=message.sequence))
+        self.keepalives_answered += 1
+        self._events.append(KeepAliveAnswered(message.timestamp, message.sequence))
+
+    def _stream_state(self, message: RtmsMessage, now: float) -> None:
+        assert isinstance(message, StreamStateUpdate)
+        self._events.append(Received(message))
         if message.state == StreamState.TERMINATED:
             self.state = ConnectionState.CLOSED
             self._outbox.clear()
-            return [Received(message), StreamTerminated(message.reason, message.reason_text)]
-        if message.state == StreamState.INTERRUPTED and message.reason == StopReason.DATA_CONNECTION_INTERRUPTED:
-            return [Received(message), MediaInterrupted(message.timestamp)]
-        return [Received(message)]
+            self._events.append(StreamTerminated(message.reason, message.reason_text))
+        elif message.state == StreamState.INTERRUPTED and message.reason == StopReason.DATA_CONNECTION_INTERRUPTED:
+            self._events.append(MediaInterrupted(message.timestamp))
 
-    def _handle(self, message: RtmsMessage) -> list[ClientEvent]:
-        return [Received(message)]
-
-    def _handshake_failed(self, status_code: int | None, reason: str | None) -> list[ClientEvent]:
-        error = HandshakeFailed(self.stage, status_code, reason)
+    def _handshake_failed(self, status_code: int | None, reason: str | None) -> None:
+        error = HandshakeFailed(self.role, status_code, reason)
         self.handshake_error = error
         self.state = ConnectionState.CLOSED
         self._outbox.clear()
-        return [HandshakeRejected(error)]
+        self._events.append(HandshakeRejected(status_code, reason or ""))
 
-    def _unexpected(self, message: RtmsMessage) -> list[ClientEvent]:
-        return [FrameRejected(MalformedFrame(f"unexpected in state {self.state.value}", msg_type=message.msg_type))]
+    def _unexpected(self, message: RtmsMessage, now: float) -> None:
+        self._events.append(FrameIgnored(self._cannot_handle(message), int(message.msg_type)))
+
+
+def _client_transitions(
+    handshake_response: MessageType, on_response: Handler, extra: Mapping[int, Handler] | None = None,
+) -> Mapping[ConnectionState, Mapping[int, Handler]]:
+    """One side's table: keep-alives and stream state in every live state, the handshake answer only while
+    handshaking; anything else (and everything once CLOSED) is passed through as `Received`."""
+    common: dict[int, Handler] = {
+        MessageType.KEEP_ALIVE_REQ: BaseClientConnection._keepalive_request,
+        MessageType.STREAM_STATE_UPDATE: BaseClientConnection._stream_state,
+        **(extra or {}),
+    }
+    return MappingProxyType({
+        ConnectionState.IDLE: {**common, handshake_response: BaseClientConnection._unexpected},
+        ConnectionState.HANDSHAKING: {**common, handshake_response: on_response},
+        ConnectionState.OPEN: {**common, handshake_response: BaseClientConnection._unexpected},
+    })
 
 
 class SignalingConnection(BaseClientConnection):
     """The signaling socket: handshake, CLIENT_READY_ACK, event subscription, stream state and events."""
 
-    stage = "signaling"
+    role = "signaling"
 
     def __init__(self, stream: StreamIdentity, credentials: ClientCredentials) -> None:
         super().__init__(stream, credentials)
@@ -281,27 +258,33 @@ class SignalingConnection(BaseClientConnection):
         self._require(ConnectionState.OPEN, "request a stream close")
         self._send(StreamCloseRequest(rtms_stream_id=self.stream.rtms_stream_id))
 
-    def _handle(self, message: RtmsMessage) -> list[ClientEvent]:
-        if isinstance(message, SignalingHandshakeResponse):
-            if self.state is not ConnectionState.HANDSHAKING:
-                return self._unexpected(message)
-            if not message.ok:
-                return self._handshake_failed(message.status_code, message.reason)
-            self.media_urls = dict(message.media_server.server_urls) if message.media_server else {}
-            self.state = ConnectionState.OPEN
-            return [HandshakeDone(media_urls=self.media_urls)]
-        if isinstance(message, EventUpdate) and message.event.event_type == EventType.MEDIA_CONNECTION_INTERRUPTED:
+    def _handshake_response(self, message: RtmsMessage, now: float) -> None:
+        assert isinstance(message, SignalingHandshakeResponse)
+        if not message.ok:
+            self._handshake_failed(message.status_code, message.reason)
+            return
+        self.media_urls = dict(message.media_server.server_urls) if message.media_server else {}
+        self.state = ConnectionState.OPEN
+        self._events.append(HandshakeDone(media_urls=self.media_urls))
+
+    def _event(self, message: RtmsMessage, now: float) -> None:
+        assert isinstance(message, EventUpdate)
+        self._events.append(Received(message))
+        if message.event.event_type == EventType.MEDIA_CONNECTION_INTERRUPTED:
             media_type = (message.event.model_extra or {}).get("media_type")
             if isinstance(media_type, bool) or not isinstance(media_type, int):
                 media_type = None
-            return [Received(message), MediaInterrupted(message.event.timestamp, media_type)]
-        return [Received(message)]
+            self._events.append(MediaInterrupted(message.event.timestamp, media_type))
+
+    _transitions = _client_transitions(
+        MessageType.SIGNALING_HAND_SHAKE_RESP, _handshake_response, {MessageType.EVENT_UPDATE: _event},
+    )
 
 
 class MediaConnection(BaseClientConnection):
     """One media (data) socket carrying the media of `media_type` (a bitmask; the bridge opens one per medium)."""
 
-    stage = "media"
+    role = "media"
 
     def __init__(
         self,
@@ -324,13 +307,13 @@ class MediaConnection(BaseClientConnection):
         ))
         self.state = ConnectionState.HANDSHAKING
 
-    def _handle(self, message: RtmsMessage) -> list[ClientEvent]:
-        if isinstance(message, DataHandshakeResponse):
-            if self.state is not ConnectionState.HANDSHAKING:
-                return self._unexpected(message)
-            if not message.ok:
-                return self._handshake_failed(message.status_code, message.reason)
-            self.accepted_params = message.media_params
-            self.state = ConnectionState.OPEN
-            return [HandshakeDone(media_params=message.media_params)]
-        return [Received(message)]
+    def _handshake_response(self, message: RtmsMessage, now: float) -> None:
+        assert isinstance(message, DataHandshakeResponse)
+        if not message.ok:
+            self._handshake_failed(message.status_code, message.reason)
+            return
+        self.accepted_params = message.media_params
+        self.state = ConnectionState.OPEN
+        self._events.append(HandshakeDone(media_params=message.media_params))
+
+    _transitions = _client_transitions(MessageType.DATA_HAND_SHAKE_RESP, _handshake_response)

@@ -13,7 +13,7 @@ connection overlapping a live one 15 or 16).
 
 States (one table per role, h11 style; a message with no entry is ignored as `FrameIgnored`):
 
-    AWAITING_HANDSHAKE --handshake ok--> OPEN --CLIENT_READY_ACK (signaling) / start_streaming() (media)--> READY
+    HANDSHAKING --handshake ok--> OPEN --CLIENT_READY_ACK (signaling) / start_streaming() (media)--> READY
            |                               |                                                              |
            +--refused--> CLOSED <--keep-alive timeout, close()-------------------------------------------+
 """
@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from types import MappingProxyType
 
-from bridge.rtms.codec import decode
 from bridge.rtms.enums import EventType, MediaType, MessageType, SessionState, StatusCode, StreamState
 from bridge.rtms.errors import InvalidState, MalformedFrame
 from bridge.rtms.messages import (
@@ -52,6 +51,7 @@ from bridge.rtms.messages import (
     VideoSubscriptionResponse,
 )
 from bridge.rtms.negotiation import Refused, kinds_of, negotiate, url_keys
+from bridge.rtms.protocol import Connection, ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 from bridge.rtms.signatures import verify_handshake_signature
 
 # Events a server sends whether or not the app subscribed to them (the docs say not to subscribe to these).
@@ -67,13 +67,6 @@ MEDIA_DATA_TYPES = frozenset(
     }
 )
 _RECENT_KEEPALIVES = 8
-
-
-class ConnectionState(Enum):
-    AWAITING_HANDSHAKE = "awaiting_handshake"
-    OPEN = "open"
-    READY = "ready"
-    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -131,12 +124,6 @@ class MediaAccepted:
 
 
 @dataclass(frozen=True)
-class HandshakeRejected:
-    status_code: int
-    reason: str
-
-
-@dataclass(frozen=True)
 class ClientReady:
     rtms_stream_id: str
 
@@ -144,12 +131,6 @@ class ClientReady:
 @dataclass(frozen=True)
 class SubscriptionChanged:
     subscribed: frozenset[int]
-
-
-@dataclass(frozen=True)
-class KeepAliveAnswered:
-    sequence: int | None
-    timestamp: int
 
 
 @dataclass(frozen=True)
@@ -166,14 +147,6 @@ class StreamCloseRequested:
 class VideoSubscriptionRequested:
     user_id: int | str
     subscribe: bool
-
-
-@dataclass(frozen=True)
-class FrameIgnored:
-    """A frame the peer should not have sent here; the connection carries on."""
-
-    reason: str
-    msg_type: int | None = None
 
 
 ServerEvent = (
@@ -229,54 +202,33 @@ class _KeepAlive:
 # The shared machinery
 
 
-class _ServerConnection:
+class _ServerConnection(Connection[ServerEvent]):
     role = "connection"
-    _handlers: dict[ConnectionState, dict[int, str]] = {}
 
     def __init__(self, lookup: StreamLookup, settings: ServerSettings | None = None) -> None:
+        super().__init__(ConnectionState.HANDSHAKING)
         self.settings = settings or ServerSettings()
         self._lookup = lookup
-        self.state = ConnectionState.AWAITING_HANDSHAKE
         self.grant: StreamGrant | None = None
         self.close_code: int | None = None
-        self._outbox: list[RtmsMessage] = []
-        self._events: list[ServerEvent] = []
         self._keepalive = _KeepAlive(self.settings.keepalive_interval_s, self.settings.keepalive_misses)
 
     # -- the I/O layer's interface -------------------------------------------------------------------------------
-    def receive_frame(self, frame: str | bytes, now: float) -> None:
-        """Decode and handle one WebSocket frame; a bad frame becomes a refusal or a `FrameIgnored`, never raises."""
-        try:
-            message = decode(frame)
-        except MalformedFrame as exc:
-            self.receive_malformed(exc, now)
-            return
-        self.receive_message(message, now)
-
     def receive_malformed(self, error: MalformedFrame, now: float) -> None:
-        if self.state is ConnectionState.AWAITING_HANDSHAKE:
+        if self.state is ConnectionState.HANDSHAKING:
             self._reject(self._malformed_status(error), str(error), now)
         elif self.state is not ConnectionState.CLOSED:
             self._events.append(FrameIgnored(str(error), error.msg_type))
 
-    def receive_message(self, message: RtmsMessage, now: float) -> None:
+    def _unhandled(self, message: RtmsMessage, now: float) -> None:
         if self.state is ConnectionState.CLOSED:
             return
-        handler = self._handlers[self.state].get(int(message.msg_type))
-        if handler is None:
-            if self.state is ConnectionState.AWAITING_HANDSHAKE:
-                self._reject(
-                    StatusCode.INVALID_MESSAGE_TYPE, f"expected a handshake, got msg_type {int(message.msg_type)}", now
-                )
-            else:
-                self._events.append(
-                    FrameIgnored(
-                        f"{self.role} cannot handle msg_type {int(message.msg_type)} in state {self.state.value}",
-                        int(message.msg_type),
-                    )
-                )
-            return
-        getattr(self, handler)(message, now)
+        if self.state is ConnectionState.HANDSHAKING:
+            self._reject(
+                StatusCode.INVALID_MESSAGE_TYPE, f"expected a handshake, got msg_type {int(message.msg_type)}", now
+            )
+        else:
+            self._events.append(FrameIgnored(self._cannot_handle(message), int(message.msg_type)))
 
     def tick(self, now: float) -> None:
         """Advance timers: send a keep-alive when idle, count one missed, declare the peer dead after too many."""
@@ -307,21 +259,9 @@ class _ServerConnection:
             return None
         return self._keepalive.next_deadline()
 
-    def data_to_send(self) -> list[RtmsMessage]:
-        out, self._outbox = self._outbox, []
-        return out
-
-    def events_received(self) -> list[ServerEvent]:
-        out, self._events = self._events, []
-        return out
-
     def close(self) -> None:
         """The application ends the connection (stream terminated, interruption); nothing more is sent."""
         self.state = ConnectionState.CLOSED
-
-    @property
-    def closed(self) -> bool:
-        return self.state is ConnectionState.CLOSED
 
     @property
     def keepalives_sent(self) -> int:
@@ -376,7 +316,7 @@ class _ServerConnection:
     def _keepalive_response(self, message: RtmsMessage, now: float) -> None:
         assert isinstance(message, KeepAliveResponse)
         if self._keepalive.answer(message):
-            self._events.append(KeepAliveAnswered(message.sequence, message.timestamp))
+            self._events.append(KeepAliveAnswered(timestamp=message.timestamp, sequence=message.sequence))
         else:
             self._events.append(FrameIgnored("keep-alive response matches no request", int(message.msg_type)))
 
@@ -387,31 +327,6 @@ class _ServerConnection:
 
 class SignalingServerConnection(_ServerConnection):
     role = "signaling"
-    _handlers = {
-        ConnectionState.AWAITING_HANDSHAKE: {MessageType.SIGNALING_HAND_SHAKE_REQ: "_handshake"},
-        ConnectionState.OPEN: {
-            MessageType.SIGNALING_HAND_SHAKE_REQ: "_second_handshake",
-            MessageType.CLIENT_READY_ACK: "_ready",
-            MessageType.EVENT_SUBSCRIPTION: "_subscription",
-            MessageType.KEEP_ALIVE_RESP: "_keepalive_response",
-            MessageType.SESSION_STATE_REQ: "_session_state_request",
-            MessageType.STREAM_STATE_REQ: "_stream_state_request",
-            MessageType.STREAM_CLOSE_REQ: "_stream_close",
-            MessageType.VIDEO_SUBSCRIPTION_REQ: "_video_subscription",
-        },
-        ConnectionState.READY: {
-            MessageType.SIGNALING_HAND_SHAKE_REQ: "_second_handshake",
-            MessageType.CLIENT_READY_ACK: "_ready",
-            MessageType.EVENT_SUBSCRIPTION: "_subscription",
-            MessageType.KEEP_ALIVE_RESP: "_keepalive_response",
-            MessageType.SESSION_STATE_REQ: "_session_state_request",
-            MessageType.STREAM_STATE_REQ: "_stream_state_request",
-            MessageType.STREAM_CLOSE_REQ: "_stream_close",
-            MessageType.VIDEO_SUBSCRIPTION_REQ: "_video_subscription",
-        },
-        ConnectionState.CLOSED: {},
-    }
-
     def __init__(self, lookup: StreamLookup, settings: ServerSettings | None = None) -> None:
         super().__init__(lookup, settings)
         self.subscribed: frozenset[int] = frozenset()
@@ -573,6 +488,23 @@ class SignalingServerConnection(_ServerConnection):
         )
         self._events.append(VideoSubscriptionRequested(message.user_id, message.subscribe))
 
+    _transitions = {
+        ConnectionState.HANDSHAKING: {MessageType.SIGNALING_HAND_SHAKE_REQ: _handshake},
+        **dict.fromkeys(
+            (ConnectionState.OPEN, ConnectionState.READY),
+            MappingProxyType({
+                MessageType.SIGNALING_HAND_SHAKE_REQ: _second_handshake,
+                MessageType.CLIENT_READY_ACK: _ready,
+                MessageType.EVENT_SUBSCRIPTION: _subscription,
+                MessageType.KEEP_ALIVE_RESP: _ServerConnection._keepalive_response,
+                MessageType.SESSION_STATE_REQ: _session_state_request,
+                MessageType.STREAM_STATE_REQ: _stream_state_request,
+                MessageType.STREAM_CLOSE_REQ: _stream_close,
+                MessageType.VIDEO_SUBSCRIPTION_REQ: _video_subscription,
+            }),
+        ),
+    }
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Media
@@ -580,13 +512,6 @@ class SignalingServerConnection(_ServerConnection):
 
 class MediaServerConnection(_ServerConnection):
     role = "media"
-    _handlers = {
-        ConnectionState.AWAITING_HANDSHAKE: {MessageType.DATA_HAND_SHAKE_REQ: "_handshake"},
-        ConnectionState.OPEN: {MessageType.KEEP_ALIVE_RESP: "_keepalive_response"},
-        ConnectionState.READY: {MessageType.KEEP_ALIVE_RESP: "_keepalive_response"},
-        ConnectionState.CLOSED: {},
-    }
-
     def __init__(self, lookup: StreamLookup, settings: ServerSettings | None = None) -> None:
         super().__init__(lookup, settings)
         self.media_type = MediaType.UNDEFINED
@@ -673,6 +598,12 @@ class MediaServerConnection(_ServerConnection):
                 all_media=verdict.all_media,
             )
         )
+
+    _transitions = {
+        ConnectionState.HANDSHAKING: {MessageType.DATA_HAND_SHAKE_REQ: _handshake},
+        ConnectionState.OPEN: {MessageType.KEEP_ALIVE_RESP: _ServerConnection._keepalive_response},
+        ConnectionState.READY: {MessageType.KEEP_ALIVE_RESP: _ServerConnection._keepalive_response},
+    }
 
 
 _MEDIUM_OF: dict[int, MediaType] = {

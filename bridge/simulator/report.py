@@ -23,7 +23,7 @@ class WebhookRecord(NamedTuple):
 
 class RejectedHandshake(NamedTuple):
     socket: str  # "signaling" or "media"
-    status_code: int
+    status_code: int | None  # the shared HandshakeRejected event's type; the simulator always sets one
     reason: str
 
 

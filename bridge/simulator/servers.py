@@ -23,8 +23,8 @@ from bridge.rtms.enums import MessageType
 from bridge.rtms.errors import MalformedFrame
 from bridge.rtms.messages import RtmsMessage
 from bridge.rtms.negotiation import SINGLE_KINDS, url_keys
+from bridge.rtms.protocol import HandshakeRejected
 from bridge.rtms.server import (
-    HandshakeRejected,
     MediaAccepted,
     MediaServerConnection,
     ServerEvent,

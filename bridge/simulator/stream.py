@@ -46,11 +46,9 @@ from bridge.rtms.messages import (
     TranscriptContent,
     TranscriptData,
 )
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected
 from bridge.rtms.server import (
     ClientReady,
-    ConnectionState,
-    FrameIgnored,
-    HandshakeRejected,
     KeepAliveTimedOut,
     MediaAccepted,
     ServerEvent,

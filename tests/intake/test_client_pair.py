@@ -6,8 +6,6 @@ from bridge.rtms.client import (
     BaseClientConnection,
     ClientCredentials,
     HandshakeDone,
-    HandshakeRejected,
-    KeepAliveAnswered,
     MediaConnection,
     Received,
     SignalingConnection,
@@ -17,6 +15,7 @@ from bridge.rtms.client import (
 from bridge.rtms.codec import encode
 from bridge.rtms.enums import MediaType, StatusCode, StreamState
 from bridge.rtms.messages import TranscriptContent, TranscriptData
+from bridge.rtms.protocol import HandshakeRejected, KeepAliveAnswered
 from bridge.rtms.server import (
     ClientReady,
     MediaAccepted,
@@ -43,11 +42,12 @@ def pump(client: BaseClientConnection, server: _ServerConnection, now: float) ->
     events: list[object] = []
     for _ in range(20):
         moved = False
-        for frame in client.data_to_send():
-            server.receive_frame(frame, now)
+        for message in client.data_to_send():
+            server.receive_frame(encode(message), now)
             moved = True
         for message in server.data_to_send():
-            events.extend(client.receive(encode(message), now))
+            client.receive_frame(encode(message), now)
+            events.extend(client.events_received())
             moved = True
         if not moved:
             return events
@@ -96,7 +96,7 @@ def test_wrong_secret_is_refused_and_a_second_signaling_gets_status_8() -> None:
     client = SignalingConnection(STREAM, CREDS)
     client.start_handshake()
     (event,) = pump(client, server, 0.0)
-    assert isinstance(event, HandshakeRejected) and event.error.status_code == StatusCode.INVALID_SIGNATURE
+    assert isinstance(event, HandshakeRejected) and event.status_code == StatusCode.INVALID_SIGNATURE
     assert not event.duplicate
 
     server = SignalingServerConnection(lambda _id: grant(signaling_connected=True))

@@ -38,12 +38,9 @@ from bridge.rtms.messages import (
     VideoSubscriptionRequest,
     VideoSubscriptionResponse,
 )
+from bridge.rtms.protocol import ConnectionState, FrameIgnored, HandshakeRejected, KeepAliveAnswered
 from bridge.rtms.server import (
     ClientReady,
-    ConnectionState,
-    FrameIgnored,
-    HandshakeRejected,
-    KeepAliveAnswered,
     KeepAliveTimedOut,
     MediaAccepted,
     MediaServerConnection,
@@ -311,7 +308,7 @@ def test_keepalives_go_out_when_idle_with_timestamp_and_sequence() -> None:
     [first] = conn.data_to_send()
     assert first == KeepAliveRequest(timestamp=int((T0 + 10) * 1000), sequence=1)
     feed(conn, KeepAliveResponse(timestamp=first.timestamp, sequence=1), T0 + 10.1)
-    assert conn.events_received() == [KeepAliveAnswered(1, first.timestamp)]
+    assert conn.events_received() == [KeepAliveAnswered(timestamp=first.timestamp, sequence=1)]
     conn.tick(T0 + 20)
     [second] = conn.data_to_send()
     assert isinstance(second, KeepAliveRequest) and second.sequence == 2
