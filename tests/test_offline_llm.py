@@ -144,6 +144,45 @@ async def test_stats_and_latency() -> None:
             assert (await raw.get("/v1/models")).json()["data"][0]["type"] == "model"
 
 
+async def test_cache_figures_over_the_wire_with_the_anthropic_client() -> None:
+    """Requests carrying `cache_control` get Anthropic's cache figures (write, then read, then expiry on the meeting
+    clock); the same bytes without the marker are billed uncached; streaming reports the same usage."""
+    playbook = "Price: offer the annual plan. " * 700  # ~5,250 tokens for the double: above Haiku 4.5's 4,096
+    marked: Any = [{"type": "text", "text": playbook, "cache_control": {"type": "ephemeral"}}]
+    request: dict[str, Any] = {
+        "model": "claude-haiku-4-5-20251001",
+        "max_tokens": 500,
+        "system": marked,
+        "tools": [OBJECTIONS_TOOL],
+        "tool_choice": {"type": "tool", "name": "report_objections"},
+        "messages": [{"role": "user", "content": payload("objections", [("Pat", "It is too expensive.")])}],
+    }
+    async with OfflineLLM(OfflineLLMConfig(manual_clock=True)) as server:
+        client = client_for(server)
+        async with httpx.AsyncClient(base_url=server.base_url) as raw:
+            first = (await client.messages.create(**request)).usage
+            assert first.cache_creation_input_tokens and first.cache_creation_input_tokens > 4096
+            assert first.cache_read_input_tokens == 0 and first.input_tokens > 0
+            assert (await raw.post("/clock", json={"now_ms": 4 * 60_000})).status_code == 200
+            async with client.messages.stream(**request) as stream:
+                second = (await stream.get_final_message()).usage
+            assert second.cache_read_input_tokens == first.cache_creation_input_tokens
+            assert second.cache_creation_input_tokens == 0 and second.input_tokens == first.input_tokens
+            await raw.post("/clock", json={"now_ms": 9 * 60_000 + 1})  # 5 minutes after the last hit
+            third = (await client.messages.create(**request)).usage
+            assert third.cache_read_input_tokens == 0
+            assert third.cache_creation_input_tokens == first.cache_creation_input_tokens
+            unmarked = (await client.messages.create(**{**request, "system": playbook})).usage
+            assert unmarked.cache_creation_input_tokens == unmarked.cache_read_input_tokens == 0
+            assert unmarked.input_tokens == first.input_tokens + (first.cache_creation_input_tokens or 0)
+            stats = (await raw.get("/stats")).json()["usage_by_task"]["objections"]
+            assert stats["calls"] == 4 and stats["calls_with_cache_marker"] == 3 and stats["calls_with_cache_read"] == 1
+            assert (await raw.post("/cache/reset")).json() == {"dropped": 1}
+        five = [{"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}} for i in range(5)]
+        with pytest.raises(anthropic.BadRequestError, match="maximum of 4"):
+            await client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": five}])
+
+
 def test_runs_as_a_module(tmp_path: Any) -> None:
     process = OfflineLLMProcess(tmp_path).start()
     try:

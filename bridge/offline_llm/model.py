@@ -15,14 +15,15 @@ import re
 from typing import Any
 
 from bridge.offline_llm import rules
+from bridge.offline_llm.cache import CacheUsage, request_tokens
 from bridge.offline_llm.wire import (
+    CacheCreation,
     MessageResponse,
     MessagesRequest,
     ResponseUsage,
     TextBlock,
     ToolUseBlock,
     count_tokens,
-    request_tokens,
 )
 
 TASK_BY_TOOL = {"report_summary": "summary", "report_objections": "objections", "report_tickets": "tickets"}
@@ -61,8 +62,9 @@ def answer_input(task: str, payload: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown task {task!r}")
 
 
-def respond(request: MessagesRequest, message_id: str) -> tuple[MessageResponse, str]:
-    """The answer and the task name it was for (`chat` when the request is not one of ours)."""
+def respond(request: MessagesRequest, message_id: str, cache: CacheUsage | None = None) -> tuple[MessageResponse, str]:
+    """The answer and the task name it was for (`chat` when the request is not one of ours); `cache` is the
+    request's prompt-cache accounting (none: every input token uncached)."""
     payload = task_payload(request)
     tool = request.chosen_tool()
     task = TASK_BY_TOOL.get(tool.name) if tool is not None else None
@@ -83,7 +85,17 @@ def respond(request: MessagesRequest, message_id: str) -> tuple[MessageResponse,
         content = [TextBlock(text=_chat_answer(request))]
         stop = "end_turn"
     output = "".join(block.text if isinstance(block, TextBlock) else json.dumps(block.input) for block in content)
-    usage = ResponseUsage(input_tokens=request_tokens(request), output_tokens=count_tokens(output))
+    if cache is None:
+        cache = CacheUsage(request_tokens(request), 0, 0)
+    usage = ResponseUsage(
+        input_tokens=cache.input_tokens,
+        output_tokens=count_tokens(output),
+        cache_creation_input_tokens=cache.cache_creation_input_tokens,
+        cache_read_input_tokens=cache.cache_read_input_tokens,
+        cache_creation=CacheCreation(
+            ephemeral_5m_input_tokens=cache.cache_creation_5m, ephemeral_1h_input_tokens=cache.cache_creation_1h
+        ),
+    )
     response = MessageResponse(id=message_id, model=request.model, content=content, stop_reason=stop, usage=usage)
     return response, task
 
