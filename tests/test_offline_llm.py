@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from bridge.offline_llm import OfflineLLM, OfflineLLMConfig, rules
+from bridge.offline_llm.model import parse_window, task_payload
+from bridge.offline_llm.wire import MessagesRequest
 from tests.langflow_server import OfflineLLMProcess
 
 T0 = 1_760_000_000_000
@@ -283,3 +285,47 @@ def test_summary_rolls_forward() -> None:
     )
     assert second["decisions"] and second["summary"].startswith(first["summary"])
     assert second["resolved_questions"] == [previous["open_questions"][0]["text"]]
+
+
+def test_line_layout_and_playbook_in_the_system_prompt() -> None:
+    """Issue 12's layout: a JSON header line, then `context:` / `new:` with one `[id|side] Speaker: text` per line;
+    the playbook in the system prompt."""
+    system = (
+        "Find objections.\n\nPlaybook (category | cue phrases | recommended response):\n"
+        "- procurement | vendor onboarding, supplier form | Offer the vendor pack.\n"
+        "- price | too expensive | Reframe on value.\n\nExamples follow."
+    )
+    window = (
+        '{"task":"objections","meeting":{"product":"meeting","topic":"demo"},"raised_objections":[]}\n'
+        "context:\n[u-1|internal] Sam Lee: Vendor onboarding is simple with us, no problem.\n"
+        "new:\n[u-3] Pat Kim: Vendor onboarding takes our team three months, too slow.\n"
+    )
+    body = MessagesRequest.model_validate(
+        {
+            "model": "claude-haiku-4-5-20251001",
+            "max_tokens": 100,
+            "system": system,
+            "messages": [
+                {"role": "user", "content": f"The window data follows.\n<window_data>\n{window}</window_data>"}
+            ],
+        }
+    )
+    payload = task_payload(body)
+    assert payload is not None and payload["task"] == "objections"
+    assert payload["context"][0] == {
+        "id": "u-1",
+        "speaker": "Sam Lee",
+        "text": "Vendor onboarding is simple with us, no problem.",
+        "role": "host",
+    }
+    assert payload["playbook"][0] == {
+        "category": "procurement",
+        "cues": "vendor onboarding, supplier form",
+        "response": "Offer the vendor pack.",
+    }
+    found = rules.find_objections(payload)["objections"]
+    assert [(o["category"], o["utterance_id"], o["suggested_reply"]) for o in found] == [
+        ("procurement", "u-3", "Offer the vendor pack.")
+    ]
+    summary = parse_window('{"task":"summary","previous_summary":{"text":"t","open_questions":["Who pays?"]}}\nnew:\n')
+    assert summary is not None and summary["previous_summary"]["open_questions"] == [{"text": "Who pays?"}]
