@@ -47,8 +47,11 @@ class Replay:
 
 async def replay(transcript: Transcript, answer: Answer | None = None, *, latency_ms: int = 800,
                  config: FlowsConfig | None = None, flows: Sequence[str] | None = None,
-                 meeting_id: str = "bench-meeting") -> Replay:
-    """Every window the engine cuts for `transcript`, for each flow of the bundled flows.toml (or `flows`)."""
+                 meeting_id: str = "bench-meeting", clock: Callable[[int], Awaitable[None]] | None = None) -> Replay:
+    """Every window the engine cuts for `transcript`, for each flow of the bundled flows.toml (or `flows`).
+
+    `clock(now_ms)` is awaited before each answer with the meeting time the window is sent at (e.g. to set the
+    model double's clock, on which its prompt cache expires)."""
     config = config or load_flows_config()
     chosen: list[FlowConfig] = [f for name, f in config.flows.items() if flows is None or name in flows]
     tick_ms = int(config.runner.tick_s * 1000)
@@ -74,6 +77,8 @@ async def replay(transcript: Transcript, answer: Answer | None = None, *, latenc
         if draft is None:
             return
         sent = SentWindow(flow, draft, now, done_ms=now + latency_ms)
+        if clock is not None:
+            await clock(now)
         sent.insights = await answer(flow, draft) if answer is not None else None
         out.windows.append(sent)
         heapq.heappush(events, (sent.done_ms, next(order), "done", sent))

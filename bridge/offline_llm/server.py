@@ -58,6 +58,8 @@ class Usage:
     calls: int = 0
     input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    """The part of the writes with a 1-hour lifetime (billed 2x instead of 1.25x)."""
     cache_read_input_tokens: int = 0
     output_tokens: int = 0
     calls_with_cache_marker: int = 0
@@ -67,6 +69,7 @@ class Usage:
         self.calls += 1
         self.input_tokens += usage.input_tokens
         self.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        self.cache_creation_1h_input_tokens += usage.cache_creation.ephemeral_1h_input_tokens
         self.cache_read_input_tokens += usage.cache_read_input_tokens
         self.output_tokens += usage.output_tokens
         self.calls_with_cache_marker += breakpoints > 0
