@@ -41,6 +41,7 @@ from bench.common import machine, machine_markdown, percentile, table, write_res
 from bench.langflow_overhead import CONFIGS, MODEL_KEY, first_text, model_process, start_langflow
 from bench.replay import AnyInsights, Replay, SentWindow, joined, replay
 from bridge.contracts import ObjectionInsights, TicketInsights, parse_insights
+from bridge.offline_llm.model import parse_window
 from bridge.offline_llm.wire import count_tokens
 from bridge.pipeline.windowing import WindowDraft
 from bridge.simulator.expected import ExpectedItems, load_expected
@@ -165,6 +166,19 @@ class RunRecord:
     new_seqs: list[int]
 
 
+_WINDOW = re.compile(r"<window_data>\s*(?P<body>.*?)\s*</window_data>", re.DOTALL)
+
+
+def asked_about(user_text: str) -> str:
+    """The new utterances of an objections request (not its context lines), normalised; the whole text when the
+    layout is not one the double knows."""
+    found = _WINDOW.search(user_text)
+    payload = parse_window(found.group("body")) if found else None
+    if payload is None:
+        return norm(user_text)
+    return " | ".join(norm(str(u.get("text", ""))) for u in payload.get("utterances") or [] if isinstance(u, dict))
+
+
 class LangflowAnswers:
     def __init__(self, client: httpx.AsyncClient, llm: httpx.AsyncClient, meeting_id: str) -> None:
         self.client = client
@@ -197,7 +211,7 @@ class LangflowAnswers:
         texts: list[str] = []
         if flow == "objection_coach" and delta["calls"]:
             log = (await self.llm.get("/bench/log", params={"since": self.log_seen})).json()
-            texts = [norm(e["text"]) for e in log["entries"] if e["task"] == "report_objections"]
+            texts = [asked_about(e["text"]) for e in log["entries"] if e["task"] == "report_objections"]
             self.log_seen = log["count"]
         elif delta["calls"]:
             self.log_seen = (await self.llm.get("/bench/log", params={"since": 10**12})).json()["count"]
@@ -269,11 +283,17 @@ def reached(meeting: Meeting, runs: list[RunRecord]) -> dict[str, Any]:
         run = first_run.get(seq)
         u = utterances[seq - 1]
         rows.append({"seq": seq, "category": label.category, "planted": label.note.startswith("planted"),
-                     "reached": run is not None,
+                     "host_side": u.speaker == meeting.transcript.meta.host, "reached": run is not None,
                      "beyond_model_ms": None if run is None else round(run.cut_ms - u.end_ms + run.wall_ms)})
     delays = [r["beyond_model_ms"] for r in rows if r["reached"]]
+    guest = [r for r in rows if not r["host_side"]]
     return {"labelled": len(rows), "reached": len(delays), "missed": [r for r in rows if not r["reached"]],
+            "guest_side_labelled": len(guest), "guest_side_reached": sum(r["reached"] for r in guest),
             "lines": len(utterances), "lines_sent_to_objection_model": len(sent_seqs),
+            "guest_lines": len(guest_lines := [i for i, u in enumerate(utterances, start=1)
+                                               if u.speaker != meeting.transcript.meta.host]),
+            "guest_lines_dropped_share": round(1 - len(sent_seqs & set(guest_lines)) / len(guest_lines), 3)
+            if guest_lines else None,
             "lines_dropped_share": round(1 - len(sent_seqs) / len(utterances), 3) if utterances else None,
             "beyond_model_ms": {"p50": percentile(delays, 50), "p95": percentile(delays, 95),
                                 "max": max(delays) if delays else None},
@@ -371,9 +391,13 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
     if ami:
         n = sum(r["recall"]["labelled"] for r in ami)
         ok = sum(r["recall"]["reached"] for r in ami)
-        lines.append(f"INFO: AMI labelled objections reaching the model {ok}/{n}; lines never sent to the objection "
-                     f"model: " + ", ".join(f"{r['meeting']} {100 * r['recall']['lines_dropped_share']:.0f}%"
-                                           for r in ami))
+        g_n = sum(r["recall"]["guest_side_labelled"] for r in ami)
+        g_ok = sum(r["recall"]["guest_side_reached"] for r in ami)
+        lines.append(f"INFO: AMI labelled objections reaching the model {ok}/{n} (not said by the chair, whom the "
+                     f"bridge takes as the host and the coach does not listen to: {g_ok}/{g_n}); lines never sent "
+                     "to the objection model (of all lines / of lines not by the chair): "
+                     + ", ".join(f"{r['meeting']} {100 * r['recall']['lines_dropped_share']:.0f}% / "
+                                 f"{100 * r['recall']['guest_lines_dropped_share']:.0f}%" for r in ami))
     for flow in FLOWS:
         shares = ", ".join(f"{r['meeting']} {100 * r['flows'][flow]['cache_read_share']:.0f}% of prompt tokens read "
                            f"({100 * r['flows'][flow]['calls_with_cache_hit_share']:.0f}% of calls hit)"
@@ -400,9 +424,11 @@ def markdown(m: dict[str, Any], rows: list[dict[str, Any]], lines: list[str], ar
         if rec is None:
             recall_rows.append([r["meeting"], "-", "-", "-", "-", "-"])
             continue
-        recall_rows.append([r["meeting"], f"{rec['reached']}/{rec['labelled']}",
+        recall_rows.append([r["meeting"], f"{rec['reached']}/{rec['labelled']} "
+                            f"({rec['guest_side_reached']}/{rec['guest_side_labelled']} not by the host)",
                             f"{rec['lines_sent_to_objection_model']}/{rec['lines']} "
-                            f"({100 * rec['lines_dropped_share']:.0f}% dropped)",
+                            f"({100 * rec['lines_dropped_share']:.0f}% dropped; "
+                            f"{100 * rec['guest_lines_dropped_share']:.0f}% of the lines not by the host)",
                             f"{rec['beyond_model_ms']['p50']} / {rec['beyond_model_ms']['p95']}",
                             f"{p['objections_reported']}/{p['objections_planted']}" if p else "-",
                             f"{p['tickets_reported']}/{p['tickets_planted']}" if p else "-"])

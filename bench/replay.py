@@ -57,6 +57,10 @@ async def replay(transcript: Transcript, answer: Answer | None = None, *, latenc
     tick_ms = int(config.runner.tick_s * 1000)
     meeting = MeetingInfo(instance_id=meeting_id, stream_id=meeting_id, product="meeting",
                           topic=transcript.meta.topic, started_at_ms=0)
+    # flows.toml's [meeting] internal marks, as the consumer passes them (issue 12; absent before it)
+    marks = tuple(getattr(getattr(config, "meeting", None), "internal", None) or ())
+    if marks and hasattr(meeting, "internal_marks"):
+        meeting.internal_marks = marks
     host = transcript.host_user_id
     windowers = {f.name: FlowWindower(f, meeting) for f in chosen}
     if host is not None:
