@@ -190,3 +190,17 @@ def test_more_than_four_breakpoints_is_refused() -> None:
         PromptCache().account(body, now_ms=0)
     with pytest.raises(CacheRequestError, match="ephemeral"):
         PromptCache().account(request(marker={"type": "forever"}), now_ms=0)
+
+
+def test_a_one_hour_breakpoint_after_a_five_minute_one_is_refused() -> None:
+    body = request().model_dump(exclude_none=True)
+    body["messages"] = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        }
+    ]
+    with pytest.raises(CacheRequestError, match="1h"):
+        PromptCache().account(MessagesRequest.model_validate(body), now_ms=0)
+    body["system"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+    assert PromptCache().account(MessagesRequest.model_validate(body), now_ms=0).cache_creation_1h == 5001

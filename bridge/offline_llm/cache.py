@@ -16,6 +16,7 @@ prompt-caching documentation, 2026; see docs/field-notes and bench/README):
 * Writes: the prefix up to the last breakpoint, beyond what was read, is written (1.25x for 5 minutes, 2x for
   `ttl: "1h"`) if it reaches the model's minimum cacheable length; below the minimum nothing is cached and nothing
   says so (both counters stay 0).
+* Mixed lifetimes: a 1-hour breakpoint may not follow a 5-minute one (400).
 * Lifetime: 5 minutes (or 1 hour) from the last write or hit, on the clock the caller passes: meeting time in the
   benchmarks, which replay faster than real time.
 
@@ -29,6 +30,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 from bridge.offline_llm.wire import ContentBlock, MessagesRequest, count_tokens
@@ -145,6 +147,9 @@ def breakpoints(request: MessagesRequest, rendered: list[Block]) -> list[tuple[i
         raise CacheRequestError(
             f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(found)}."
         )
+    ordered = sorted(found)
+    if any(a == "5m" and b == "1h" for (_, a), (_, b) in pairwise(ordered)):
+        raise CacheRequestError("cache_control: a ttl='1h' breakpoint must not come after a ttl='5m' one")
     return found
 
 
