@@ -22,6 +22,8 @@ from lfx.schema.data import Data
 STAGE = "ticket_extractor"
 KINDS = ("ticket", "action_item", "bug")
 PRIORITIES = ("low", "medium", "high", "urgent")
+TRACKED_SENT = 60  # items already tracked that the model is shown (the newest), so duplicates are recognised
+CONTEXT_CHARS = 240  # of each context line, the last so many characters
 
 DEFAULT_INSTRUCTIONS = """You turn a live meeting into work items. From the NEW utterances only, extract:
 - action_item: someone commits to do something, or is asked to and accepts. owner = that person's name; due = \
@@ -78,19 +80,34 @@ def _window_from(value: Any) -> dict[str, Any]:
     return data
 
 
-def _lines(window: dict[str, Any], key: str = "utterances") -> list[dict[str, Any]]:
-    """Utterances as the model sees them: id, speaker, role, time and text."""
-    roles = {p["user_id"]: p.get("role", "participant") for p in window.get("participants", [])}
-    return [
-        {
-            "id": u["id"],
-            "speaker": u["speaker"],
-            "role": roles.get(u["user_id"], "participant"),
-            "at_ms": u["start_ms"],
-            "text": u["text"],
-        }
-        for u in window.get(key, [])
-    ]
+def _internal_ids(window: dict[str, Any], marks: str = "") -> set[str]:
+    """User ids of the internal side (the seller's team): the window's hosts and participants the bridge marked
+    internal (flows.toml's [meeting] internal), plus the speakers whose name contains one of the lead's
+    comma-separated marks (a name, or a tag such as "(Harborline)"), case-insensitively."""
+    patterns = [p.strip().lower() for p in re.split(r"[,;\n]", marks or "") if p.strip()]
+    participants = window.get("participants", [])
+    ids = {p["user_id"] for p in participants if p.get("role") == "host" or p.get("internal")}
+    people = [(p["user_id"], p.get("name") or "") for p in participants]
+    people += [(u["user_id"], u["speaker"]) for key in ("context", "utterances") for u in window.get(key, [])]
+    return ids | {uid for uid, name in people if any(p in str(name).lower() for p in patterns)}
+
+
+def _line(utterance: dict[str, Any], internal: set[str], chars: int = 0) -> str:
+    """One utterance as one line, `[id] Speaker: text` (`[id|internal]` for the seller's side), the text cut to its
+    last `chars` when set: a third of the tokens of a JSON object per utterance, and models read it as well."""
+    text = " ".join(str(utterance["text"]).split())
+    if chars and len(text) > chars:
+        text = "\u2026" + text[-chars:]
+    side = "|internal" if utterance["user_id"] in internal else ""
+    return f"[{utterance['id']}{side}] {utterance['speaker']}: {text}"
+
+
+def _request(data: dict[str, Any], new: list[str], context: list[str] | None = None) -> str:
+    """The user message: the window's small fields as one JSON line, then the context and the new utterances."""
+    parts = ["<window_data>", json.dumps(data, ensure_ascii=False, separators=(",", ":"))]
+    if context:
+        parts += ["context:", *context]
+    return "\n".join([*parts, "new:", *new, "</window_data>"])
 
 
 def _words(text: str) -> set[str]:
@@ -160,13 +177,37 @@ def _message_text(message: Any) -> str:
     return str(content)
 
 
+def _system(text: str, llm: Any, cache: bool) -> tuple[str, Any]:
+    """The system message; with `cache` and an Anthropic model, one text block carrying a `cache_control`
+    breakpoint, so the tool schema and this text (everything before it, byte-identical within a meeting) are cached.
+    Other models get plain text: they ignore or reject Anthropic's marker."""
+    if cache and "anthropic" in type(llm).__name__.lower():
+        return ("system", [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}])
+    return ("system", text)
+
+
+def _usage(answer: Any) -> dict[str, int]:
+    """Calls and tokens of one answer; cache reads and writes as Anthropic reports them (0 for other models)."""
+    meta = getattr(answer, "usage_metadata", None) or {}
+    details = meta.get("input_token_details") or {}
+    written = sum(int(details.get(k) or 0) for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"))
+    return {
+        "model_calls": 1,
+        "input_tokens": int(meta.get("input_tokens") or 0),
+        "output_tokens": int(meta.get("output_tokens") or 0),
+        "cache_read_tokens": int(details.get("cache_read") or 0),
+        "cache_write_tokens": written or int(details.get("cache_creation") or 0),
+    }
+
+
 async def _ask_model(
     component: Any,
     stage: str,
     instructions: str,
-    payload: dict[str, Any],
+    request: str,
     tool: dict[str, Any],
     use_tools: bool,
+    cache: bool = False,
 ) -> tuple[Any, list[dict[str, Any]], dict[str, int]]:
     """One model call with a single forced tool; falls back to JSON-in-text for models without tool calling.
 
@@ -176,8 +217,6 @@ async def _ask_model(
     llm = component.llm
     if llm is None:
         raise ValueError("connect a Language Model (e.g. the Anthropic component's Language Model output)")
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    user = f"The window data follows.\n<window_data>\n{data}\n</window_data>"
     config = {"callbacks": component.get_langchain_callbacks()}
     name = tool["function"]["name"]
     bound = None
@@ -186,21 +225,17 @@ async def _ask_model(
             bound = llm.bind_tools([tool], tool_choice=name)
         except (NotImplementedError, TypeError, ValueError):
             bound = None
-    if bound is not None:
-        system = instructions
-    else:
+    system = instructions
+    if bound is None:
         schema = json.dumps(tool["function"]["parameters"], separators=(",", ":"))
         system = f"{instructions}\n\nAnswer with only a JSON object matching this JSON Schema, no prose:\n{schema}"
-    answer = await (bound or llm).ainvoke([("system", system), ("human", user)], config=config)
-    usage = {"model_calls": 1, "input_tokens": 0, "output_tokens": 0}
-    meta = getattr(answer, "usage_metadata", None) or {}
-    usage["input_tokens"] = int(meta.get("input_tokens") or 0)
-    usage["output_tokens"] = int(meta.get("output_tokens") or 0)
-    try:
+    answer = await (bound or llm).ainvoke([_system(system, llm, cache), ("human", request)], config=config)
+    usage = _usage(answer)
+    try:  # Langflow's own token counter (a private attribute: older or newer lfx may not have it)
         from lfx.schema.token_usage import accumulate_usage, extract_usage_from_message
 
         component._token_usage = accumulate_usage(component._token_usage, extract_usage_from_message(answer))
-    except (ImportError, AttributeError):  # older lfx: usage still travels in the insights document
+    except (ImportError, AttributeError, TypeError):  # usage still travels in the insights document
         pass
     for call in getattr(answer, "tool_calls", None) or []:
         if call.get("name") == name:
@@ -389,6 +424,23 @@ class TicketExtractorComponent(Component):
         ),
         MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
         IntInput(name="max_items", display_name="Max items per window", value=10, advanced=True),
+        IntInput(
+            name="context_lines",
+            display_name="Context lines",
+            info="Earlier utterances sent along (each cut to its last 240 characters) so that 'I'll do it' or "
+            "'can you send it' can be attributed; the window carries as many as flows.toml's context_utterances.",
+            value=2,
+            advanced=True,
+        ),
+        BoolInput(
+            name="cache_prompt",
+            display_name="Cache the instructions",
+            info="Mark the instructions and tool schema for Anthropic prompt caching. Off by default: they are about "
+            "410 tokens, and Claude Haiku 4.5 caches nothing under 4,096 (Sonnet 4.5: 1,024), so the marker would "
+            "save nothing; the new lines and open items change every call and are never cached.",
+            value=False,
+            advanced=True,
+        ),
         BoolInput(
             name="use_tool_calling",
             display_name="Use tool calling",
@@ -402,22 +454,28 @@ class TicketExtractorComponent(Component):
     async def extract_tickets(self) -> Data:
         window = _window_from(self.window)
         meeting_id = window["meeting"]["id"]
-        new = _lines(window)
+        new = window["utterances"]
         tracked = window["state"]["tracked_items"]
         result: dict[str, Any] = {"kind": "tickets", "tickets": [], "errors": [], "usage": None}
         if not new:
             self.status = "no new utterances"
             return Data(data=result)
-        payload = {
+        internal = _internal_ids(window)
+        data = {
             "task": "tickets",
-            "meeting": {"id": meeting_id, "product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
-            "participants": window["participants"],
-            "tracked_items": [{"kind": t["kind"], "title": t["title"]} for t in tracked],
-            "context": _lines(window, "context")[-10:],
-            "utterances": new,
+            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
+            "tracked_items": [{"kind": t["kind"], "title": t["title"]} for t in tracked[-TRACKED_SENT:]],
         }
+        context = [_line(u, internal, CONTEXT_CHARS) for u in window["context"][-int(self.context_lines or 0) :]]
+        request = _request(data, [_line(u, internal) for u in new], context if self.context_lines else [])
         answer, errors, usage = await _ask_model(
-            self, STAGE, self.instructions or DEFAULT_INSTRUCTIONS, payload, TOOL, bool(self.use_tool_calling)
+            self,
+            STAGE,
+            self.instructions or DEFAULT_INSTRUCTIONS,
+            request,
+            TOOL,
+            bool(self.use_tool_calling),
+            cache=bool(self.cache_prompt),
         )
         result["usage"] = usage
         tracked_keys = {t["key"] for t in tracked}

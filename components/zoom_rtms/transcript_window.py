@@ -81,6 +81,7 @@ _WINDOW = {
                 "user_id": ("str", True, None),
                 "name": ("str", True, None),
                 "role": (("host", "participant"), False, "participant"),
+                "internal": ("bool", False, False),
             },
         ),
         False,
