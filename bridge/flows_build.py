@@ -274,9 +274,63 @@ def render_flow(flow: dict[str, Any]) -> str:
     return json.dumps(flow, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
+SHARED_START = "# --- shared model-call helpers"
+SHARED_END = "# --- end of shared helpers ---\n"
+SHARED_USERS = ("objection_detector.py", "meeting_summarizer.py", "ticket_extractor.py")
+
+
+def shared_block() -> str:
+    """The helpers block of `bridge/components_shared.py`, markers included."""
+    text = (Path(__file__).with_name("components_shared.py")).read_text(encoding="utf-8")
+    return text[text.index(SHARED_START) :]
+
+
+def _block_span(source: str, name: str) -> tuple[int, int]:
+    try:
+        start = source.index(SHARED_START)
+        return start, source.index(SHARED_END, start) + len(SHARED_END)
+    except ValueError:
+        raise ValueError(f"{name} has no shared helpers block (the markers {SHARED_START!r} ...)") from None
+
+
+def sync_shared_helpers(components_dir: Path) -> list[Path]:
+    """Copy the shared helpers into the component files whose copy differs; returns the files rewritten."""
+    block = shared_block()
+    changed = []
+    for name in SHARED_USERS:
+        path = components_dir / name
+        source = path.read_text(encoding="utf-8")
+        start, end = _block_span(source, name)
+        if source[start:end] != block:
+            path.write_text(source[:start] + block + source[end:], encoding="utf-8")
+            changed.append(path)
+    if changed:
+        log.info("flows.shared_helpers_copied", extra={"files": [p.name for p in changed]})
+    return changed
+
+
+def shared_helpers_drift(components_dir: Path) -> list[str]:
+    """The component files whose helpers block differs from `bridge/components_shared.py`."""
+    block = shared_block()
+    out = []
+    for name in SHARED_USERS:
+        source = (components_dir / name).read_text(encoding="utf-8")
+        start, end = _block_span(source, name)
+        if source[start:end] != block:
+            out.append(name)
+    return out
+
+
 def write_flows(out_dir: Path, components_dir: Path | None = None, model: str = DEFAULT_MODEL) -> list[Path]:
-    """Write `<endpoint_name>.json` for each flow into `out_dir`; returns the paths written."""
+    """Write `<endpoint_name>.json` for each flow into `out_dir`; returns the paths written. The shared helpers are
+    copied into a source checkout's component files first (an installed, read-only bundle is used as it is)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    bundle = components_dir or default_components_dir()
+    try:
+        sync_shared_helpers(bundle)
+    except OSError as exc:
+        log.warning("flows.shared_helpers_not_copied", extra={"error": str(exc)})
+    components_dir = bundle
     written = []
     for name, flow in build_flows(components_dir, model).items():
         path = out_dir / f"{name}.json"

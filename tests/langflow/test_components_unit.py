@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from lfx.schema.data import Data
 
 from bridge.contracts import parse_insights
+from bridge.flows_build import shared_helpers_drift, sync_shared_helpers
 from tests.langflow.components import BUNDLE_DIR, load
 from tests.langflow.conftest import close_model
 from tests.langflow.meetings import (
@@ -626,13 +627,23 @@ def test_insights_output_moves_items_that_break_the_contract_to_errors() -> None
         io.InsightsOutputComponent(window=window, result=Data(data={"kind": "minutes"})).build_insights_message()
 
 
-def test_llm_components_share_identical_helpers() -> None:
-    blocks = set()
-    for stem in ["meeting_summarizer", "objection_detector", "ticket_extractor"]:
-        source = (BUNDLE_DIR / f"{stem}.py").read_text()
-        start = source.index("# --- shared model-call helpers")
-        blocks.add(source[start : source.index("# --- end of shared helpers ---")])
-    assert len(blocks) == 1
+def test_llm_components_carry_the_shared_helpers_as_written_once() -> None:
+    # bridge/components_shared.py is the one source; `flows build` copies it into the three component files.
+    assert shared_helpers_drift(BUNDLE_DIR) == [], "run `rtms-langflow flows build`"
+
+
+def test_the_build_copies_the_shared_helpers_into_the_component_files(tmp_path: Any) -> None:
+    for path in BUNDLE_DIR.glob("*.py"):
+        (tmp_path / path.name).write_text(path.read_text())
+    stale = tmp_path / "ticket_extractor.py"
+    stale.write_text(
+        stale.read_text().replace("def _squash(text: str) -> str:", "def _squash(text: str) -> str:  # old")
+    )
+    assert shared_helpers_drift(tmp_path) == ["ticket_extractor.py"]
+    assert sync_shared_helpers(tmp_path) == [stale]
+    assert (
+        shared_helpers_drift(tmp_path) == [] and stale.read_text() == (BUNDLE_DIR / "ticket_extractor.py").read_text()
+    )
 
 
 # --- The sample meetings: every planted objection and ticket is found -------------------------------------------
