@@ -32,6 +32,135 @@ max_new_key_points key points), each a short sentence with the exact quote it re
 
 Attribute points to speakers by name. Do not invent facts that are not in the transcript."""
 
+
+class MeetingSummarizerComponent(Component):
+    display_name = "Meeting Summarizer"
+    description = "Keeps a rolling summary (key points, decisions, open questions) from the new utterances only."
+    icon = "notebook-pen"
+    name = "RTMSMeetingSummarizer"
+
+    inputs = [
+        DataInput(
+            name="window",
+            display_name="Window",
+            info="The Transcript Window component's Window output (carries the previous summary in its state).",
+            input_types=["Data", "JSON"],
+            required=True,
+        ),
+        HandleInput(
+            name="llm",
+            display_name="Language Model",
+            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
+            input_types=["LanguageModel"],
+            required=True,
+        ),
+        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
+        IntInput(name="max_summary_chars", display_name="Max summary length (characters)", value=1500),
+        IntInput(name="max_new_key_points", display_name="New key points per window", value=3, advanced=True),
+        IntInput(name="max_points", display_name="Points kept per list", value=12, advanced=True),
+        BoolInput(
+            name="cache_prompt",
+            display_name="Cache the instructions",
+            info="Mark the instructions and tool schema for Anthropic prompt caching. Off by default: they are about "
+            "500 tokens, and Claude Haiku 4.5 caches nothing under 4,096 (Sonnet 4.5: 1,024), so the marker would "
+            "save nothing; the rolling summary and the new lines change every call and are never cached.",
+            value=False,
+            advanced=True,
+        ),
+        BoolInput(
+            name="use_tool_calling",
+            display_name="Use tool calling",
+            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
+            value=True,
+            advanced=True,
+        ),
+    ]
+    outputs = [Output(display_name="Summary", name="summary", method="build_summary")]
+
+    async def build_summary(self) -> Data:
+        window = _window_from(self.window)
+        previous = window["state"]["summary"]
+        new = window["utterances"]
+        result: dict[str, Any] = {"kind": "summary", "summary": previous, "errors": [], "usage": None}
+        if not new:
+            self.status = "no new utterances; summary unchanged"
+            return Data(data=result)
+        max_chars = int(self.max_summary_chars or 1500)
+        internal = _internal_ids(window)
+        data = {
+            "task": "summary",
+            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
+            "limits": {"max_summary_chars": max_chars, "max_new_key_points": int(self.max_new_key_points or 3)},
+            "previous_summary": _lean_summary(previous),
+        }
+        request = _request(data, [_line(u, internal) for u in new])
+        answer, errors, usage = await _ask_model(
+            self,
+            STAGE,
+            self.instructions or DEFAULT_INSTRUCTIONS,
+            request,
+            TOOL,
+            bool(self.use_tool_calling),
+            cache=bool(self.cache_prompt),
+        )
+        result["usage"] = usage
+        result["errors"] = errors
+        if answer is None:
+            self.status = f"model answer did not parse: {errors[0]['message']}"
+            result["summary"] = None
+            return Data(data=result)
+        if not isinstance(answer, dict) or not isinstance(answer.get("summary"), str):
+            errors.append(_error(STAGE, "model answer has no summary text", answer))
+            result["summary"] = None
+            self.status = "model answer has no summary text"
+            return Data(data=result)
+        text = answer["summary"].strip()
+        if len(text) > max_chars:
+            text = text[: max_chars - 1].rstrip() + "\u2026"
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for field in ("key_points", "decisions", "open_questions"):
+            points = []
+            items = _objects(answer, field, STAGE, errors) if field in answer else []
+            for item in items:
+                try:
+                    point_text = _text_field(item, "text")
+                    quote = _text_field(item, "quote")
+                except ValueError as exc:
+                    errors.append(_error(STAGE, f"{field} item dropped: {exc}", item))
+                    continue
+                source = _find_utterance(quote, item.get("utterance_id"), window["utterances"])
+                if source is None:
+                    errors.append(_error(STAGE, f"{field} item dropped: its quote is not in the new utterances", item))
+                    continue
+                points.append(
+                    {
+                        "text": point_text,
+                        "quote": quote,
+                        "at_ms": source["start_ms"],
+                        "speaker": source["speaker"] or None,
+                    }
+                )
+            lists[field] = points
+        resolved = [q for q in answer.get("resolved_questions") or [] if isinstance(q, str)]
+        old = previous or {"key_points": [], "decisions": [], "open_questions": []}
+        still_open = [q for q in old["open_questions"] if not any(_similar(q["text"], r) >= 0.8 for r in resolved)]
+        limit = int(self.max_points or 12)
+        result["summary"] = {
+            "text": text,
+            "key_points": _merge(old["key_points"], lists["key_points"], limit),
+            "decisions": _merge(old["decisions"], lists["decisions"], limit),
+            "open_questions": _merge(still_open, lists["open_questions"], limit),
+        }
+        added = sum(len(points) for points in lists.values())
+        self.status = (
+            f"summary {len(text)} chars, {added} new point(s), {len(old['open_questions']) - len(still_open)} "
+            f"question(s) resolved" + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
+        )
+        return Data(data=result)
+
+
+# --- what the component uses: the model's tool and the helpers (read the class above first) ---
+
 _POINT_SCHEMA = {
     "type": "object",
     "properties": {
@@ -59,6 +188,24 @@ TOOL = {
         },
     },
 }
+
+
+def _lean_summary(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The previous summary as the model needs it: its text (which carries the key points and decisions) and the
+    open questions it may resolve, without quotes, ids or times. Points it repeats are merged away here."""
+    if not summary:
+        return None
+    return {"text": summary["text"], "open_questions": [p["text"] for p in summary.get("open_questions") or []]}
+
+
+def _merge(previous: list[dict[str, Any]], new: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Previous points plus the new ones that say something new; the most recent `limit` are kept."""
+    merged = list(previous)
+    for point in new:
+        if not any(_similar(point["text"], old["text"]) >= 0.8 for old in merged):
+            merged.append(point)
+    return merged[-limit:] if limit > 0 else merged
+
 
 # --- shared model-call helpers (identical in every LLM component of this bundle; a test keeps them in sync) ---
 
@@ -267,146 +414,3 @@ def _text_field(item: dict[str, Any], name: str, required: bool = True) -> str |
 
 
 # --- end of shared helpers ---
-
-
-def _lean_summary(summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The previous summary as the model needs it: its text (which carries the key points and decisions) and the
-    open questions it may resolve, without quotes, ids or times. Points it repeats are merged away here."""
-    if not summary:
-        return None
-    return {"text": summary["text"], "open_questions": [p["text"] for p in summary.get("open_questions") or []]}
-
-
-def _merge(previous: list[dict[str, Any]], new: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """Previous points plus the new ones that say something new; the most recent `limit` are kept."""
-    merged = list(previous)
-    for point in new:
-        if not any(_similar(point["text"], old["text"]) >= 0.8 for old in merged):
-            merged.append(point)
-    return merged[-limit:] if limit > 0 else merged
-
-
-class MeetingSummarizerComponent(Component):
-    display_name = "Meeting Summarizer"
-    description = "Keeps a rolling summary (key points, decisions, open questions) from the new utterances only."
-    icon = "notebook-pen"
-    name = "RTMSMeetingSummarizer"
-
-    inputs = [
-        DataInput(
-            name="window",
-            display_name="Window",
-            info="The Transcript Window component's Window output (carries the previous summary in its state).",
-            input_types=["Data", "JSON"],
-            required=True,
-        ),
-        HandleInput(
-            name="llm",
-            display_name="Language Model",
-            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
-            input_types=["LanguageModel"],
-            required=True,
-        ),
-        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
-        IntInput(name="max_summary_chars", display_name="Max summary length (characters)", value=1500),
-        IntInput(name="max_new_key_points", display_name="New key points per window", value=3, advanced=True),
-        IntInput(name="max_points", display_name="Points kept per list", value=12, advanced=True),
-        BoolInput(
-            name="cache_prompt",
-            display_name="Cache the instructions",
-            info="Mark the instructions and tool schema for Anthropic prompt caching. Off by default: they are about "
-            "500 tokens, and Claude Haiku 4.5 caches nothing under 4,096 (Sonnet 4.5: 1,024), so the marker would "
-            "save nothing; the rolling summary and the new lines change every call and are never cached.",
-            value=False,
-            advanced=True,
-        ),
-        BoolInput(
-            name="use_tool_calling",
-            display_name="Use tool calling",
-            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
-            value=True,
-            advanced=True,
-        ),
-    ]
-    outputs = [Output(display_name="Summary", name="summary", method="build_summary")]
-
-    async def build_summary(self) -> Data:
-        window = _window_from(self.window)
-        previous = window["state"]["summary"]
-        new = window["utterances"]
-        result: dict[str, Any] = {"kind": "summary", "summary": previous, "errors": [], "usage": None}
-        if not new:
-            self.status = "no new utterances; summary unchanged"
-            return Data(data=result)
-        max_chars = int(self.max_summary_chars or 1500)
-        internal = _internal_ids(window)
-        data = {
-            "task": "summary",
-            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
-            "limits": {"max_summary_chars": max_chars, "max_new_key_points": int(self.max_new_key_points or 3)},
-            "previous_summary": _lean_summary(previous),
-        }
-        request = _request(data, [_line(u, internal) for u in new])
-        answer, errors, usage = await _ask_model(
-            self,
-            STAGE,
-            self.instructions or DEFAULT_INSTRUCTIONS,
-            request,
-            TOOL,
-            bool(self.use_tool_calling),
-            cache=bool(self.cache_prompt),
-        )
-        result["usage"] = usage
-        result["errors"] = errors
-        if answer is None:
-            self.status = f"model answer did not parse: {errors[0]['message']}"
-            result["summary"] = None
-            return Data(data=result)
-        if not isinstance(answer, dict) or not isinstance(answer.get("summary"), str):
-            errors.append(_error(STAGE, "model answer has no summary text", answer))
-            result["summary"] = None
-            self.status = "model answer has no summary text"
-            return Data(data=result)
-        text = answer["summary"].strip()
-        if len(text) > max_chars:
-            text = text[: max_chars - 1].rstrip() + "\u2026"
-        lists: dict[str, list[dict[str, Any]]] = {}
-        for field in ("key_points", "decisions", "open_questions"):
-            points = []
-            items = _objects(answer, field, STAGE, errors) if field in answer else []
-            for item in items:
-                try:
-                    point_text = _text_field(item, "text")
-                    quote = _text_field(item, "quote")
-                except ValueError as exc:
-                    errors.append(_error(STAGE, f"{field} item dropped: {exc}", item))
-                    continue
-                source = _find_utterance(quote, item.get("utterance_id"), window["utterances"])
-                if source is None:
-                    errors.append(_error(STAGE, f"{field} item dropped: its quote is not in the new utterances", item))
-                    continue
-                points.append(
-                    {
-                        "text": point_text,
-                        "quote": quote,
-                        "at_ms": source["start_ms"],
-                        "speaker": source["speaker"] or None,
-                    }
-                )
-            lists[field] = points
-        resolved = [q for q in answer.get("resolved_questions") or [] if isinstance(q, str)]
-        old = previous or {"key_points": [], "decisions": [], "open_questions": []}
-        still_open = [q for q in old["open_questions"] if not any(_similar(q["text"], r) >= 0.8 for r in resolved)]
-        limit = int(self.max_points or 12)
-        result["summary"] = {
-            "text": text,
-            "key_points": _merge(old["key_points"], lists["key_points"], limit),
-            "decisions": _merge(old["decisions"], lists["decisions"], limit),
-            "open_questions": _merge(still_open, lists["open_questions"], limit),
-        }
-        added = sum(len(points) for points in lists.values())
-        self.status = (
-            f"summary {len(text)} chars, {added} new point(s), {len(old['open_questions']) - len(still_open)} "
-            f"question(s) resolved" + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
-        )
-        return Data(data=result)

@@ -98,6 +98,205 @@ DEFAULT_GENERAL_CUES = (
     "concern, concerned, worried, worry, hesitant, skeptical, not sure, don't think, problem, issue, risk, "
     "expensive, cost, budget, afford, contract, deal breaker, dealbreaker, non-starter, showstopper"
 )
+
+
+class ObjectionDetectorComponent(Component):
+    display_name = "Objection Detector"
+    description = "Finds sales objections in what the customer says and suggests replies from an editable playbook."
+    icon = "shield-alert"
+    name = "RTMSObjectionDetector"
+
+    inputs = [
+        DataInput(
+            name="window",
+            display_name="Window",
+            info="The Transcript Window component's Window output.",
+            input_types=["Data", "JSON"],
+            required=True,
+        ),
+        HandleInput(
+            name="llm",
+            display_name="Language Model",
+            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
+            input_types=["LanguageModel"],
+            required=True,
+        ),
+        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
+        TableInput(
+            name="playbook",
+            display_name="Playbook",
+            info="Battle cards: an objection category, cue phrases (comma-separated) and the recommended response.",
+            table_schema=[
+                {"name": "category", "display_name": "Category", "type": "str", "edit_mode": EditMode.INLINE},
+                {"name": "cues", "display_name": "Cue phrases", "type": "str", "edit_mode": EditMode.POPOVER},
+                {
+                    "name": "response",
+                    "display_name": "Recommended response",
+                    "type": "str",
+                    "edit_mode": EditMode.POPOVER,
+                },
+            ],
+            value=DEFAULT_PLAYBOOK,
+        ),
+        MultilineInput(
+            name="internal_side",
+            display_name="Internal side",
+            info="Who is on the seller's side besides the host: comma-separated names or parts of names (e.g. "
+            "'Tom Okafor, (Harborline)'), matched case-insensitively. Their words are never analysed, only shown as "
+            "context; a window with nothing new from the customer side does not ask the model.",
+            value="",
+        ),
+        IntInput(
+            name="context_lines",
+            display_name="Context lines",
+            info="Utterances before the customer's new words sent along so they can be understood (each cut to its "
+            "last 200 characters). More lines: better understanding, more tokens per call.",
+            value=1,
+        ),
+        BoolInput(
+            name="cache_prompt",
+            display_name="Cache the instructions",
+            info="Send the instructions, playbook and 20 worked examples as one cached block (Anthropic prompt "
+            "caching). Claude Haiku 4.5 caches only blocks of 4,096 tokens or more: the examples bring the block over "
+            "it, and a cached read costs a tenth, so from about a dozen calls an hour it is cheaper than a short "
+            "uncached prompt, and the examples make answers better. Switch off for meetings with few customer turns "
+            "(more than 5 minutes apart each call pays the cache write, 1.25x) or for models without caching: the "
+            "prompt is then the instructions and playbook alone, without examples.",
+            value=True,
+        ),
+        IntInput(
+            name="min_customer_chars",
+            display_name="Minimum customer characters",
+            info="Ask the model only when the new customer utterances hold at least this many characters together "
+            "(1: whenever the customer said anything). The bridge's turn trigger (flows.toml) decides when windows "
+            "are sent; this is the last check before paying for a call.",
+            value=1,
+            advanced=True,
+        ),
+        BoolInput(
+            name="ask_only_on_cue",
+            display_name="Ask the model only on a cue",
+            info="Ask the model only when the customer says a cue phrase (a card's or a general one): several times "
+            "fewer calls, but an objection worded with none of the cue phrases is not looked for (on the bundled "
+            "sales call 7 of 16 were still found). Off: every window with customer words is asked.",
+            value=False,
+            advanced=True,
+        ),
+        MultilineInput(
+            name="general_cues",
+            display_name="General cue phrases",
+            info="With 'Ask the model only on a cue': comma-separated words that hint at an objection of any "
+            "category (concerns, hedges). Matched case-insensitively on whole words.",
+            value=DEFAULT_GENERAL_CUES,
+            advanced=True,
+        ),
+        FloatInput(
+            name="min_confidence",
+            display_name="Minimum confidence",
+            info="Objections the model is less sure about than this (0-1) are dropped.",
+            value=0.5,
+        ),
+        IntInput(name="max_objections", display_name="Max objections per window", value=5, advanced=True),
+        BoolInput(
+            name="use_tool_calling",
+            display_name="Use tool calling",
+            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
+            value=True,
+            advanced=True,
+        ),
+    ]
+    outputs = [Output(display_name="Objections", name="objections", method="detect_objections")]
+
+    async def detect_objections(self) -> Data:
+        window = _window_from(self.window)
+        internal = _internal_ids(window, self.internal_side or "")
+        new = [u for u in window["utterances"] if u["user_id"] not in internal]
+        playbook = playbook_rows(self.playbook) or playbook_rows(DEFAULT_PLAYBOOK)
+        raised = window["state"]["raised_objections"]
+        result: dict[str, Any] = {"kind": "objections", "objections": [], "errors": [], "usage": None}
+        spoken = sum(len(u["text"].strip()) for u in new)
+        if not new or spoken < max(1, int(self.min_customer_chars or 0)):
+            self.status = f"{spoken} new customer character(s) in {len(window['utterances'])} utterance(s): not asked"
+            return Data(data=result)
+        if self.ask_only_on_cue:
+            texts = [u["text"].lower().replace("\u2019", "'") for u in new]
+            cues = [cue for row in playbook for cue in row["cues"]] + re.split(r"[,;\n]", self.general_cues or "")
+            if not _said(cues, texts):
+                self.status = f"no cue phrase in {len(new)} new customer utterance(s): model not asked"
+                return Data(data=result)
+        earlier = [*window["context"], *window["utterances"]]
+        before = earlier[: next(i for i, u in enumerate(earlier) if u is new[0])]
+        context = before[-int(self.context_lines) :] if int(self.context_lines or 0) > 0 else []
+        data = {
+            "task": "objections",
+            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
+            "raised_objections": [
+                {"category": o["category"], "quote": o["quote"][:QUOTE_CHARS]} for o in raised[-RAISED_SENT:]
+            ],
+        }
+        request = _request(
+            data, [_line(u, internal) for u in new], [_line(u, internal, CONTEXT_CHARS) for u in context]
+        )
+        cache = bool(self.cache_prompt)
+        system = system_prompt(self.instructions or DEFAULT_INSTRUCTIONS, playbook, examples=cache)
+        answer, errors, usage = await _ask_model(
+            self, STAGE, system, request, TOOL, bool(self.use_tool_calling), cache=cache
+        )
+        result["usage"] = usage
+        by_category = {row["category"].lower(): row for row in playbook}
+        raised_keys = {o["key"] for o in raised}
+        found: list[dict[str, Any]] = []
+        skipped = 0
+        for item in _objects(answer, "objections", STAGE, errors) if answer is not None else []:
+            try:
+                category = _text_field(item, "category")
+                quote = _text_field(item, "quote")
+                confidence = item.get("confidence")
+                if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+                    raise ValueError(f"confidence must be a number from 0 to 1, got {confidence!r}")
+                reply = _text_field(item, "suggested_reply", required=False)
+            except ValueError as exc:
+                errors.append(_error(STAGE, f"objection dropped: {exc}", item))
+                continue
+            card = by_category.get(category.lower())
+            category = card["category"] if card else category
+            source = _find_utterance(quote, item.get("utterance_id"), new)
+            if source is None:
+                errors.append(_error(STAGE, "objection dropped: its quote is not in the new customer utterances", item))
+                continue
+            key = _stable_key("obj", window["meeting"]["id"], category.lower(), source["id"])
+            repeated = key in raised_keys or any(
+                o["category"].lower() == category.lower() and _similar(o["quote"], quote) >= 0.6
+                for o in [*raised, *found]
+            )
+            if repeated or confidence < float(self.min_confidence or 0):
+                skipped += 1
+                continue
+            found.append(
+                {
+                    "key": key,
+                    "category": category,
+                    "quote": quote,
+                    "speaker": source["speaker"],
+                    "at_ms": source["start_ms"],
+                    "confidence": float(confidence),
+                    "suggested_reply": reply or (card["response"] if card else ""),
+                }
+            )
+        limit = int(self.max_objections or 0)
+        result["objections"] = found[:limit] if limit > 0 else found
+        result["errors"] = errors
+        self.status = (
+            f"{len(result['objections'])} objection(s) in {len(new)} customer utterance(s)"
+            + (f", {skipped} repeated or below confidence" if skipped else "")
+            + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
+            + (f"; cache read {usage['cache_read_tokens']} token(s)" if usage["cache_read_tokens"] else "")
+        )
+        return Data(data=result)
+
+
+# --- what the component uses: the model's tool and the helpers (read the class above first) ---
+
 RAISED_SENT = 4  # objections already raised that the model is shown (the newest; all are checked here)
 QUOTE_CHARS = 60
 CONTEXT_CHARS = 200  # of each context line, the last so many characters
@@ -389,6 +588,53 @@ TOOL = {
     },
 }
 
+
+def playbook_rows(value: Any) -> list[dict[str, Any]]:
+    """Playbook table rows as {category, cues: [..], response}; rows without a category are ignored."""
+    rows = []
+    for row in value or []:
+        row = getattr(row, "data", row)
+        if not isinstance(row, dict) or not str(row.get("category") or "").strip():
+            continue
+        cues = row.get("cues") or ""
+        cue_list = cues if isinstance(cues, list) else re.split(r"[,;\n]", str(cues))
+        rows.append(
+            {
+                "category": str(row["category"]).strip(),
+                "cues": [str(cue).strip() for cue in cue_list if str(cue).strip()],
+                "response": " ".join(str(row.get("response") or "").split()),
+            }
+        )
+    return rows
+
+
+def system_prompt(instructions: str, playbook: list[dict[str, Any]], examples: bool) -> str:
+    """Instructions, the playbook as one line per card and, when `examples`, the worked examples: the same text for
+    every window of a meeting (nothing per window in it), so it can be cached."""
+    cards = [f"- {row['category']} | {', '.join(row['cues'])} | {row['response']}" for row in playbook]
+    text = f"{instructions.strip()}\n\nPlaybook (category | cue phrases | recommended response):\n" + "\n".join(cards)
+    return f"{text}\n\n{EXAMPLES}" if examples else text
+
+
+def _cue_pattern(cue: str) -> re.Pattern[str] | None:
+    """A cue as whole words, any spaces or hyphens between them, an optional apostrophe where the cue has one and
+    a plain ending on the last word ("concern" also finds "concerns", "concerned"); None for an empty cue."""
+    parts = re.findall(r"[a-z0-9']+", cue.lower().replace("\u2019", "'"))
+    if not parts:
+        return None
+    body = r"[\s-]+".join(re.escape(part).replace("'", "'?") for part in parts)
+    return re.compile(rf"(?<![a-z0-9']){body}(?:s|es|d|ed|ing|y)?(?![a-z0-9'])")
+
+
+def _said(cues: list[str], texts: list[str]) -> bool:
+    """Whether any cue is said in any of the (lower-cased) texts."""
+    for cue in cues:
+        pattern = _cue_pattern(cue)
+        if pattern is not None and any(pattern.search(text) for text in texts):
+            return True
+    return False
+
+
 # --- shared model-call helpers (identical in every LLM component of this bundle; a test keeps them in sync) ---
 
 
@@ -596,244 +842,3 @@ def _text_field(item: dict[str, Any], name: str, required: bool = True) -> str |
 
 
 # --- end of shared helpers ---
-
-
-def playbook_rows(value: Any) -> list[dict[str, Any]]:
-    """Playbook table rows as {category, cues: [..], response}; rows without a category are ignored."""
-    rows = []
-    for row in value or []:
-        row = getattr(row, "data", row)
-        if not isinstance(row, dict) or not str(row.get("category") or "").strip():
-            continue
-        cues = row.get("cues") or ""
-        cue_list = cues if isinstance(cues, list) else re.split(r"[,;\n]", str(cues))
-        rows.append(
-            {
-                "category": str(row["category"]).strip(),
-                "cues": [str(cue).strip() for cue in cue_list if str(cue).strip()],
-                "response": " ".join(str(row.get("response") or "").split()),
-            }
-        )
-    return rows
-
-
-def system_prompt(instructions: str, playbook: list[dict[str, Any]], examples: bool) -> str:
-    """Instructions, the playbook as one line per card and, when `examples`, the worked examples: the same text for
-    every window of a meeting (nothing per window in it), so it can be cached."""
-    cards = [f"- {row['category']} | {', '.join(row['cues'])} | {row['response']}" for row in playbook]
-    text = f"{instructions.strip()}\n\nPlaybook (category | cue phrases | recommended response):\n" + "\n".join(cards)
-    return f"{text}\n\n{EXAMPLES}" if examples else text
-
-
-def _cue_pattern(cue: str) -> re.Pattern[str] | None:
-    """A cue as whole words, any spaces or hyphens between them, an optional apostrophe where the cue has one and
-    a plain ending on the last word ("concern" also finds "concerns", "concerned"); None for an empty cue."""
-    parts = re.findall(r"[a-z0-9']+", cue.lower().replace("\u2019", "'"))
-    if not parts:
-        return None
-    body = r"[\s-]+".join(re.escape(part).replace("'", "'?") for part in parts)
-    return re.compile(rf"(?<![a-z0-9']){body}(?:s|es|d|ed|ing|y)?(?![a-z0-9'])")
-
-
-def _said(cues: list[str], texts: list[str]) -> bool:
-    """Whether any cue is said in any of the (lower-cased) texts."""
-    for cue in cues:
-        pattern = _cue_pattern(cue)
-        if pattern is not None and any(pattern.search(text) for text in texts):
-            return True
-    return False
-
-
-class ObjectionDetectorComponent(Component):
-    display_name = "Objection Detector"
-    description = "Finds sales objections in what the customer says and suggests replies from an editable playbook."
-    icon = "shield-alert"
-    name = "RTMSObjectionDetector"
-
-    inputs = [
-        DataInput(
-            name="window",
-            display_name="Window",
-            info="The Transcript Window component's Window output.",
-            input_types=["Data", "JSON"],
-            required=True,
-        ),
-        HandleInput(
-            name="llm",
-            display_name="Language Model",
-            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
-            input_types=["LanguageModel"],
-            required=True,
-        ),
-        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
-        TableInput(
-            name="playbook",
-            display_name="Playbook",
-            info="Battle cards: an objection category, cue phrases (comma-separated) and the recommended response.",
-            table_schema=[
-                {"name": "category", "display_name": "Category", "type": "str", "edit_mode": EditMode.INLINE},
-                {"name": "cues", "display_name": "Cue phrases", "type": "str", "edit_mode": EditMode.POPOVER},
-                {
-                    "name": "response",
-                    "display_name": "Recommended response",
-                    "type": "str",
-                    "edit_mode": EditMode.POPOVER,
-                },
-            ],
-            value=DEFAULT_PLAYBOOK,
-        ),
-        MultilineInput(
-            name="internal_side",
-            display_name="Internal side",
-            info="Who is on the seller's side besides the host: comma-separated names or parts of names (e.g. "
-            "'Tom Okafor, (Harborline)'), matched case-insensitively. Their words are never analysed, only shown as "
-            "context; a window with nothing new from the customer side does not ask the model.",
-            value="",
-        ),
-        IntInput(
-            name="context_lines",
-            display_name="Context lines",
-            info="Utterances before the customer's new words sent along so they can be understood (each cut to its "
-            "last 200 characters). More lines: better understanding, more tokens per call.",
-            value=1,
-        ),
-        BoolInput(
-            name="cache_prompt",
-            display_name="Cache the instructions",
-            info="Send the instructions, playbook and 20 worked examples as one cached block (Anthropic prompt "
-            "caching). Claude Haiku 4.5 caches only blocks of 4,096 tokens or more: the examples bring the block over "
-            "it, and a cached read costs a tenth, so from about a dozen calls an hour it is cheaper than a short "
-            "uncached prompt, and the examples make answers better. Switch off for meetings with few customer turns "
-            "(more than 5 minutes apart each call pays the cache write, 1.25x) or for models without caching: the "
-            "prompt is then the instructions and playbook alone, without examples.",
-            value=True,
-        ),
-        IntInput(
-            name="min_customer_chars",
-            display_name="Minimum customer characters",
-            info="Ask the model only when the new customer utterances hold at least this many characters together "
-            "(1: whenever the customer said anything). The bridge's turn trigger (flows.toml) decides when windows "
-            "are sent; this is the last check before paying for a call.",
-            value=1,
-            advanced=True,
-        ),
-        BoolInput(
-            name="ask_only_on_cue",
-            display_name="Ask the model only on a cue",
-            info="Ask the model only when the customer says a cue phrase (a card's or a general one): several times "
-            "fewer calls, but an objection worded with none of the cue phrases is not looked for (on the bundled "
-            "sales call 7 of 16 were still found). Off: every window with customer words is asked.",
-            value=False,
-            advanced=True,
-        ),
-        MultilineInput(
-            name="general_cues",
-            display_name="General cue phrases",
-            info="With 'Ask the model only on a cue': comma-separated words that hint at an objection of any "
-            "category (concerns, hedges). Matched case-insensitively on whole words.",
-            value=DEFAULT_GENERAL_CUES,
-            advanced=True,
-        ),
-        FloatInput(
-            name="min_confidence",
-            display_name="Minimum confidence",
-            info="Objections the model is less sure about than this (0-1) are dropped.",
-            value=0.5,
-        ),
-        IntInput(name="max_objections", display_name="Max objections per window", value=5, advanced=True),
-        BoolInput(
-            name="use_tool_calling",
-            display_name="Use tool calling",
-            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
-            value=True,
-            advanced=True,
-        ),
-    ]
-    outputs = [Output(display_name="Objections", name="objections", method="detect_objections")]
-
-    async def detect_objections(self) -> Data:
-        window = _window_from(self.window)
-        internal = _internal_ids(window, self.internal_side or "")
-        new = [u for u in window["utterances"] if u["user_id"] not in internal]
-        playbook = playbook_rows(self.playbook) or playbook_rows(DEFAULT_PLAYBOOK)
-        raised = window["state"]["raised_objections"]
-        result: dict[str, Any] = {"kind": "objections", "objections": [], "errors": [], "usage": None}
-        spoken = sum(len(u["text"].strip()) for u in new)
-        if not new or spoken < max(1, int(self.min_customer_chars or 0)):
-            self.status = f"{spoken} new customer character(s) in {len(window['utterances'])} utterance(s): not asked"
-            return Data(data=result)
-        if self.ask_only_on_cue:
-            texts = [u["text"].lower().replace("\u2019", "'") for u in new]
-            cues = [cue for row in playbook for cue in row["cues"]] + re.split(r"[,;\n]", self.general_cues or "")
-            if not _said(cues, texts):
-                self.status = f"no cue phrase in {len(new)} new customer utterance(s): model not asked"
-                return Data(data=result)
-        earlier = [*window["context"], *window["utterances"]]
-        before = earlier[: next(i for i, u in enumerate(earlier) if u is new[0])]
-        context = before[-int(self.context_lines) :] if int(self.context_lines or 0) > 0 else []
-        data = {
-            "task": "objections",
-            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
-            "raised_objections": [
-                {"category": o["category"], "quote": o["quote"][:QUOTE_CHARS]} for o in raised[-RAISED_SENT:]
-            ],
-        }
-        request = _request(
-            data, [_line(u, internal) for u in new], [_line(u, internal, CONTEXT_CHARS) for u in context]
-        )
-        cache = bool(self.cache_prompt)
-        system = system_prompt(self.instructions or DEFAULT_INSTRUCTIONS, playbook, examples=cache)
-        answer, errors, usage = await _ask_model(
-            self, STAGE, system, request, TOOL, bool(self.use_tool_calling), cache=cache
-        )
-        result["usage"] = usage
-        by_category = {row["category"].lower(): row for row in playbook}
-        raised_keys = {o["key"] for o in raised}
-        found: list[dict[str, Any]] = []
-        skipped = 0
-        for item in _objects(answer, "objections", STAGE, errors) if answer is not None else []:
-            try:
-                category = _text_field(item, "category")
-                quote = _text_field(item, "quote")
-                confidence = item.get("confidence")
-                if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
-                    raise ValueError(f"confidence must be a number from 0 to 1, got {confidence!r}")
-                reply = _text_field(item, "suggested_reply", required=False)
-            except ValueError as exc:
-                errors.append(_error(STAGE, f"objection dropped: {exc}", item))
-                continue
-            card = by_category.get(category.lower())
-            category = card["category"] if card else category
-            source = _find_utterance(quote, item.get("utterance_id"), new)
-            if source is None:
-                errors.append(_error(STAGE, "objection dropped: its quote is not in the new customer utterances", item))
-                continue
-            key = _stable_key("obj", window["meeting"]["id"], category.lower(), source["id"])
-            repeated = key in raised_keys or any(
-                o["category"].lower() == category.lower() and _similar(o["quote"], quote) >= 0.6
-                for o in [*raised, *found]
-            )
-            if repeated or confidence < float(self.min_confidence or 0):
-                skipped += 1
-                continue
-            found.append(
-                {
-                    "key": key,
-                    "category": category,
-                    "quote": quote,
-                    "speaker": source["speaker"],
-                    "at_ms": source["start_ms"],
-                    "confidence": float(confidence),
-                    "suggested_reply": reply or (card["response"] if card else ""),
-                }
-            )
-        limit = int(self.max_objections or 0)
-        result["objections"] = found[:limit] if limit > 0 else found
-        result["errors"] = errors
-        self.status = (
-            f"{len(result['objections'])} objection(s) in {len(new)} customer utterance(s)"
-            + (f", {skipped} repeated or below confidence" if skipped else "")
-            + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
-            + (f"; cache read {usage['cache_read_tokens']} token(s)" if usage["cache_read_tokens"] else "")
-        )
-        return Data(data=result)

@@ -36,6 +36,143 @@ Each item: kind, a short imperative title, a description a colleague can act on 
 Skip anything already in tracked_items (even if worded differently), small talk, and vague intentions with no \
 action. Report an empty list when there is nothing."""
 
+
+class TicketExtractorComponent(Component):
+    display_name = "Ticket Extractor"
+    description = "Extracts action items, bugs and tickets (owner, due date, priority) from the new utterances."
+    icon = "list-todo"
+    name = "RTMSTicketExtractor"
+
+    inputs = [
+        DataInput(
+            name="window",
+            display_name="Window",
+            info="The Transcript Window component's Window output (carries the items already tracked).",
+            input_types=["Data", "JSON"],
+            required=True,
+        ),
+        HandleInput(
+            name="llm",
+            display_name="Language Model",
+            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
+            input_types=["LanguageModel"],
+            required=True,
+        ),
+        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
+        IntInput(name="max_items", display_name="Max items per window", value=10, advanced=True),
+        IntInput(
+            name="context_lines",
+            display_name="Context lines",
+            info="Earlier utterances sent along (each cut to its last 240 characters) so that 'I'll do it' or "
+            "'can you send it' can be attributed; the window carries as many as flows.toml's context_utterances.",
+            value=2,
+            advanced=True,
+        ),
+        BoolInput(
+            name="cache_prompt",
+            display_name="Cache the instructions",
+            info="Mark the instructions and tool schema for Anthropic prompt caching. Off by default: they are about "
+            "410 tokens, and Claude Haiku 4.5 caches nothing under 4,096 (Sonnet 4.5: 1,024), so the marker would "
+            "save nothing; the new lines and open items change every call and are never cached.",
+            value=False,
+            advanced=True,
+        ),
+        BoolInput(
+            name="use_tool_calling",
+            display_name="Use tool calling",
+            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
+            value=True,
+            advanced=True,
+        ),
+    ]
+    outputs = [Output(display_name="Tickets", name="tickets", method="extract_tickets")]
+
+    async def extract_tickets(self) -> Data:
+        window = _window_from(self.window)
+        meeting_id = window["meeting"]["id"]
+        new = window["utterances"]
+        tracked = window["state"]["tracked_items"]
+        result: dict[str, Any] = {"kind": "tickets", "tickets": [], "errors": [], "usage": None}
+        if not new:
+            self.status = "no new utterances"
+            return Data(data=result)
+        internal = _internal_ids(window)
+        data = {
+            "task": "tickets",
+            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
+            "tracked_items": [{"kind": t["kind"], "title": t["title"]} for t in tracked[-TRACKED_SENT:]],
+        }
+        context = [_line(u, internal, CONTEXT_CHARS) for u in window["context"][-int(self.context_lines or 0) :]]
+        request = _request(data, [_line(u, internal) for u in new], context if self.context_lines else [])
+        answer, errors, usage = await _ask_model(
+            self,
+            STAGE,
+            self.instructions or DEFAULT_INSTRUCTIONS,
+            request,
+            TOOL,
+            bool(self.use_tool_calling),
+            cache=bool(self.cache_prompt),
+        )
+        result["usage"] = usage
+        tracked_keys = {t["key"] for t in tracked}
+        found: list[dict[str, Any]] = []
+        skipped = 0
+        for item in _objects(answer, "items", STAGE, errors) if answer is not None else []:
+            try:
+                kind = _text_field(item, "kind")
+                if kind not in KINDS:
+                    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+                title = _text_field(item, "title")
+                quote = _text_field(item, "quote")
+                description = _text_field(item, "description", required=False) or quote
+                owner = _text_field(item, "owner", required=False)
+                due = _text_field(item, "due", required=False)
+                priority = (item.get("priority") or "medium").lower() if isinstance(item.get("priority"), str) else None
+                if priority not in PRIORITIES:
+                    raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, got {item.get('priority')!r}")
+            except ValueError as exc:
+                errors.append(_error(STAGE, f"item dropped: {exc}", item))
+                continue
+            source = _find_utterance(quote, item.get("utterance_id"), window["utterances"])
+            if source is None:
+                errors.append(_error(STAGE, "item dropped: its quote is not in the new utterances", item))
+                continue
+            verb = (re.findall(r"[a-z0-9]+", title.lower()) or [""])[0]
+            key = _stable_key("tkt", meeting_id, kind, source["id"], (owner or "").lower(), verb)
+            repeated = key in tracked_keys or any(
+                t["kind"] == kind and _similar(t["title"], title) >= 0.6 for t in [*tracked, *found]
+            )
+            if repeated:
+                skipped += 1
+                continue
+            found.append(
+                {
+                    "key": key,
+                    "kind": kind,
+                    "title": title,
+                    "description": description,
+                    "owner": owner,
+                    "due": resolve_due(due, source["start_ms"]),
+                    "priority": priority,
+                    "quote": quote,
+                    "speaker": source["speaker"],
+                    "at_ms": source["start_ms"],
+                    "external": None,
+                }
+            )
+        limit = int(self.max_items or 0)
+        result["tickets"] = found[:limit] if limit > 0 else found
+        result["errors"] = errors
+        self.status = (
+            f"{len(result['tickets'])} item(s)"
+            + (f", {skipped} already tracked" if skipped else "")
+            + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
+        )
+        return Data(data=result)
+
+
+# --- what the component uses: the model's tool and the helpers (read the class above first) ---
+
 TOOL = {
     "type": "function",
     "function": {
@@ -66,6 +203,132 @@ TOOL = {
         },
     },
 }
+
+
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+
+_UNITS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
+_TEENS = [
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+]
+_ORDINAL_DAYS = {
+    **{word: n for n, word in enumerate(_UNITS, start=1)},
+    **{word: n for n, word in enumerate(_TEENS, start=10)},
+    "twentieth": 20,
+    "thirtieth": 30,
+    **{f"twenty-{word}": 20 + n for n, word in enumerate(_UNITS, start=1)},
+    "thirty-first": 31,
+}
+
+
+def _day_number(text: str, after_month: bool) -> int | None:
+    """The day of the month in "the twenty-third", "the 23rd", "23rd" (or "23" right after a month name)."""
+    found = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)\b", text) or re.search(r"\bthe (\d{1,2})\b", text)
+    if found is None and after_month:
+        found = re.search(r"\b(\d{1,2})\b", text)
+    if found:
+        return int(found.group(1))
+    joined = text.replace("twenty ", "twenty-").replace("thirty ", "thirty-")
+    for word, number in sorted(_ORDINAL_DAYS.items(), key=lambda item: -len(item[0])):
+        if re.search(rf"\bthe {word}\b", joined) or (after_month and re.search(rf"\b{word}\b", joined)):
+            return number
+    return None
+
+
+def _next_day_of_month(today: date, day: int, weekday: int | None = None) -> date | None:
+    """The first date on or after `today` on that day of the month (and that weekday, when one was said)."""
+    year, month = today.year, today.month
+    for _ in range(14 if weekday is not None else 3):
+        try:
+            candidate: date | None = date(year, month, day)
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate >= today and weekday in (None, candidate.weekday()):
+            return candidate
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return _next_day_of_month(today, day) if weekday is not None else None
+
+
+def resolve_due(phrase: str | None, said_at_ms: int) -> str | None:
+    """An ISO date for a deadline as said ("Friday", "end of week", "Tuesday the twenty-third") at `said_at_ms`
+    (UTC); the phrase itself when it names no date this understands, None when there is none."""
+    if phrase is None or not phrase.strip():
+        return None
+    text = " ".join(re.findall(r"[a-z0-9-]+", phrase.lower()))
+    today = datetime.fromtimestamp(said_at_ms / 1000, tz=timezone.utc).date()  # noqa: UP017 - Python 3.10 too
+    friday = today + timedelta(days=max(0, 4 - today.weekday()))
+    found = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", text)
+    if found:
+        try:
+            return date(int(found.group(1)), int(found.group(2)), int(found.group(3))).isoformat()
+        except ValueError:
+            return phrase.strip()
+    month = next((number for name, number in _MONTHS.items() if re.search(rf"\b{name}\b", text)), None)
+    day = _day_number(text, month is not None)
+    if month is not None and day is not None:
+        try:
+            meant = date(today.year, month, day)
+        except ValueError:
+            return phrase.strip()
+        return (meant if meant >= today else meant.replace(year=today.year + 1)).isoformat()
+    if day is not None:
+        weekday = next((i for i, name in enumerate(_WEEKDAYS) if re.search(rf"\b{name}\b", text)), None)
+        meant = _next_day_of_month(today, day, weekday)
+        if meant is None:
+            return phrase.strip()
+        if re.search(r"\bweek of\b", text):
+            meant += timedelta(days=max(0, 4 - meant.weekday()))
+        return meant.isoformat()
+    if "tomorrow" in text:
+        return (today + timedelta(days=1)).isoformat()
+    if re.search(r"\b(today|tonight|eod|end of (the )?day|this (afternoon|evening|morning))\b", text):
+        return today.isoformat()
+    if re.search(r"\b(eow|end of (the |this )?week|this week)\b", text):
+        return friday.isoformat()
+    if re.search(r"\bend of (the |this )?month\b", text):
+        first_of_next = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return (first_of_next - timedelta(days=1)).isoformat()
+    next_monday = today + timedelta(days=7 - today.weekday())
+    for index, name in enumerate(_WEEKDAYS):
+        if re.search(rf"\bnext {name}\b", text):
+            return (next_monday + timedelta(days=index)).isoformat()
+        if re.search(rf"\b{name}\b", text):
+            return (today + timedelta(days=(index - today.weekday()) % 7 or 7)).isoformat()
+    if re.search(r"\bnext week\b", text):
+        return next_monday.isoformat()
+    return phrase.strip()
+
 
 # --- shared model-call helpers (identical in every LLM component of this bundle; a test keeps them in sync) ---
 
@@ -274,262 +537,3 @@ def _text_field(item: dict[str, Any], name: str, required: bool = True) -> str |
 
 
 # --- end of shared helpers ---
-
-
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-
-
-_UNITS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
-_TEENS = [
-    "tenth",
-    "eleventh",
-    "twelfth",
-    "thirteenth",
-    "fourteenth",
-    "fifteenth",
-    "sixteenth",
-    "seventeenth",
-    "eighteenth",
-    "nineteenth",
-]
-_ORDINAL_DAYS = {
-    **{word: n for n, word in enumerate(_UNITS, start=1)},
-    **{word: n for n, word in enumerate(_TEENS, start=10)},
-    "twentieth": 20,
-    "thirtieth": 30,
-    **{f"twenty-{word}": 20 + n for n, word in enumerate(_UNITS, start=1)},
-    "thirty-first": 31,
-}
-
-
-def _day_number(text: str, after_month: bool) -> int | None:
-    """The day of the month in "the twenty-third", "the 23rd", "23rd" (or "23" right after a month name)."""
-    found = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)\b", text) or re.search(r"\bthe (\d{1,2})\b", text)
-    if found is None and after_month:
-        found = re.search(r"\b(\d{1,2})\b", text)
-    if found:
-        return int(found.group(1))
-    joined = text.replace("twenty ", "twenty-").replace("thirty ", "thirty-")
-    for word, number in sorted(_ORDINAL_DAYS.items(), key=lambda item: -len(item[0])):
-        if re.search(rf"\bthe {word}\b", joined) or (after_month and re.search(rf"\b{word}\b", joined)):
-            return number
-    return None
-
-
-def _next_day_of_month(today: date, day: int, weekday: int | None = None) -> date | None:
-    """The first date on or after `today` on that day of the month (and that weekday, when one was said)."""
-    year, month = today.year, today.month
-    for _ in range(14 if weekday is not None else 3):
-        try:
-            candidate: date | None = date(year, month, day)
-        except ValueError:
-            candidate = None
-        if candidate is not None and candidate >= today and weekday in (None, candidate.weekday()):
-            return candidate
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return _next_day_of_month(today, day) if weekday is not None else None
-
-
-def resolve_due(phrase: str | None, said_at_ms: int) -> str | None:
-    """An ISO date for a deadline as said ("Friday", "end of week", "Tuesday the twenty-third") at `said_at_ms`
-    (UTC); the phrase itself when it names no date this understands, None when there is none."""
-    if phrase is None or not phrase.strip():
-        return None
-    text = " ".join(re.findall(r"[a-z0-9-]+", phrase.lower()))
-    today = datetime.fromtimestamp(said_at_ms / 1000, tz=timezone.utc).date()  # noqa: UP017 - Python 3.10 too
-    friday = today + timedelta(days=max(0, 4 - today.weekday()))
-    found = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", text)
-    if found:
-        try:
-            return date(int(found.group(1)), int(found.group(2)), int(found.group(3))).isoformat()
-        except ValueError:
-            return phrase.strip()
-    month = next((number for name, number in _MONTHS.items() if re.search(rf"\b{name}\b", text)), None)
-    day = _day_number(text, month is not None)
-    if month is not None and day is not None:
-        try:
-            meant = date(today.year, month, day)
-        except ValueError:
-            return phrase.strip()
-        return (meant if meant >= today else meant.replace(year=today.year + 1)).isoformat()
-    if day is not None:
-        weekday = next((i for i, name in enumerate(_WEEKDAYS) if re.search(rf"\b{name}\b", text)), None)
-        meant = _next_day_of_month(today, day, weekday)
-        if meant is None:
-            return phrase.strip()
-        if re.search(r"\bweek of\b", text):
-            meant += timedelta(days=max(0, 4 - meant.weekday()))
-        return meant.isoformat()
-    if "tomorrow" in text:
-        return (today + timedelta(days=1)).isoformat()
-    if re.search(r"\b(today|tonight|eod|end of (the )?day|this (afternoon|evening|morning))\b", text):
-        return today.isoformat()
-    if re.search(r"\b(eow|end of (the |this )?week|this week)\b", text):
-        return friday.isoformat()
-    if re.search(r"\bend of (the |this )?month\b", text):
-        first_of_next = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
-        return (first_of_next - timedelta(days=1)).isoformat()
-    next_monday = today + timedelta(days=7 - today.weekday())
-    for index, name in enumerate(_WEEKDAYS):
-        if re.search(rf"\bnext {name}\b", text):
-            return (next_monday + timedelta(days=index)).isoformat()
-        if re.search(rf"\b{name}\b", text):
-            return (today + timedelta(days=(index - today.weekday()) % 7 or 7)).isoformat()
-    if re.search(r"\bnext week\b", text):
-        return next_monday.isoformat()
-    return phrase.strip()
-
-
-class TicketExtractorComponent(Component):
-    display_name = "Ticket Extractor"
-    description = "Extracts action items, bugs and tickets (owner, due date, priority) from the new utterances."
-    icon = "list-todo"
-    name = "RTMSTicketExtractor"
-
-    inputs = [
-        DataInput(
-            name="window",
-            display_name="Window",
-            info="The Transcript Window component's Window output (carries the items already tracked).",
-            input_types=["Data", "JSON"],
-            required=True,
-        ),
-        HandleInput(
-            name="llm",
-            display_name="Language Model",
-            info="Any chat model node's Language Model output (Anthropic, OpenAI, Ollama, ...).",
-            input_types=["LanguageModel"],
-            required=True,
-        ),
-        MultilineInput(name="instructions", display_name="Instructions", value=DEFAULT_INSTRUCTIONS),
-        IntInput(name="max_items", display_name="Max items per window", value=10, advanced=True),
-        IntInput(
-            name="context_lines",
-            display_name="Context lines",
-            info="Earlier utterances sent along (each cut to its last 240 characters) so that 'I'll do it' or "
-            "'can you send it' can be attributed; the window carries as many as flows.toml's context_utterances.",
-            value=2,
-            advanced=True,
-        ),
-        BoolInput(
-            name="cache_prompt",
-            display_name="Cache the instructions",
-            info="Mark the instructions and tool schema for Anthropic prompt caching. Off by default: they are about "
-            "410 tokens, and Claude Haiku 4.5 caches nothing under 4,096 (Sonnet 4.5: 1,024), so the marker would "
-            "save nothing; the new lines and open items change every call and are never cached.",
-            value=False,
-            advanced=True,
-        ),
-        BoolInput(
-            name="use_tool_calling",
-            display_name="Use tool calling",
-            info="Ask for a forced tool call; switch off for models without tool support (JSON text is parsed).",
-            value=True,
-            advanced=True,
-        ),
-    ]
-    outputs = [Output(display_name="Tickets", name="tickets", method="extract_tickets")]
-
-    async def extract_tickets(self) -> Data:
-        window = _window_from(self.window)
-        meeting_id = window["meeting"]["id"]
-        new = window["utterances"]
-        tracked = window["state"]["tracked_items"]
-        result: dict[str, Any] = {"kind": "tickets", "tickets": [], "errors": [], "usage": None}
-        if not new:
-            self.status = "no new utterances"
-            return Data(data=result)
-        internal = _internal_ids(window)
-        data = {
-            "task": "tickets",
-            "meeting": {"product": window["meeting"]["product"], "topic": window["meeting"]["topic"]},
-            "tracked_items": [{"kind": t["kind"], "title": t["title"]} for t in tracked[-TRACKED_SENT:]],
-        }
-        context = [_line(u, internal, CONTEXT_CHARS) for u in window["context"][-int(self.context_lines or 0) :]]
-        request = _request(data, [_line(u, internal) for u in new], context if self.context_lines else [])
-        answer, errors, usage = await _ask_model(
-            self,
-            STAGE,
-            self.instructions or DEFAULT_INSTRUCTIONS,
-            request,
-            TOOL,
-            bool(self.use_tool_calling),
-            cache=bool(self.cache_prompt),
-        )
-        result["usage"] = usage
-        tracked_keys = {t["key"] for t in tracked}
-        found: list[dict[str, Any]] = []
-        skipped = 0
-        for item in _objects(answer, "items", STAGE, errors) if answer is not None else []:
-            try:
-                kind = _text_field(item, "kind")
-                if kind not in KINDS:
-                    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-                title = _text_field(item, "title")
-                quote = _text_field(item, "quote")
-                description = _text_field(item, "description", required=False) or quote
-                owner = _text_field(item, "owner", required=False)
-                due = _text_field(item, "due", required=False)
-                priority = (item.get("priority") or "medium").lower() if isinstance(item.get("priority"), str) else None
-                if priority not in PRIORITIES:
-                    raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, got {item.get('priority')!r}")
-            except ValueError as exc:
-                errors.append(_error(STAGE, f"item dropped: {exc}", item))
-                continue
-            source = _find_utterance(quote, item.get("utterance_id"), window["utterances"])
-            if source is None:
-                errors.append(_error(STAGE, "item dropped: its quote is not in the new utterances", item))
-                continue
-            verb = (re.findall(r"[a-z0-9]+", title.lower()) or [""])[0]
-            key = _stable_key("tkt", meeting_id, kind, source["id"], (owner or "").lower(), verb)
-            repeated = key in tracked_keys or any(
-                t["kind"] == kind and _similar(t["title"], title) >= 0.6 for t in [*tracked, *found]
-            )
-            if repeated:
-                skipped += 1
-                continue
-            found.append(
-                {
-                    "key": key,
-                    "kind": kind,
-                    "title": title,
-                    "description": description,
-                    "owner": owner,
-                    "due": resolve_due(due, source["start_ms"]),
-                    "priority": priority,
-                    "quote": quote,
-                    "speaker": source["speaker"],
-                    "at_ms": source["start_ms"],
-                    "external": None,
-                }
-            )
-        limit = int(self.max_items or 0)
-        result["tickets"] = found[:limit] if limit > 0 else found
-        result["errors"] = errors
-        self.status = (
-            f"{len(result['tickets'])} item(s)"
-            + (f", {skipped} already tracked" if skipped else "")
-            + (f", {len(errors)} problem(s): {errors[0]['message']}" if errors else "")
-        )
-        return Data(data=result)
