@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from lfx.schema.data import Data
 
 from bridge.contracts import parse_insights
-from bridge.flows_build import shared_helpers_drift, sync_shared_helpers
+from bridge.flows_build import shared_helpers_drift, sync_shared_helpers, window_schema_drift
 from tests.langflow.components import BUNDLE_DIR, load
 from tests.langflow.conftest import close_model
 from tests.langflow.meetings import (
@@ -630,6 +630,12 @@ def test_insights_output_moves_items_that_break_the_contract_to_errors() -> None
 def test_llm_components_carry_the_shared_helpers_as_written_once() -> None:
     # bridge/components_shared.py is the one source; `flows build` copies it into the three component files.
     assert shared_helpers_drift(BUNDLE_DIR) == [], "run `rtms-langflow flows build`"
+
+
+def test_the_transcript_window_checks_against_the_contracts_json_schema() -> None:
+    # Its copy of docs/schemas/window.schema.json is current; `flows build` refreshes it.
+    assert not window_schema_drift(BUNDLE_DIR), "run `rtms-langflow flows build`"
+    assert tw.WINDOW_JSON_SCHEMA["properties"]["schema"]["const"] == "rtms-langflow/window@1"
 
 
 def test_the_build_copies_the_shared_helpers_into_the_component_files(tmp_path: Any) -> None:
