@@ -208,10 +208,11 @@ async def sample_windows(limit_per_flow: int) -> dict[str, list[str]]:
 
 
 @contextlib.asynccontextmanager
-async def model_process(workdir: Path) -> Any:
+async def model_process(workdir: Path, *extra: str) -> Any:
+    """The offline model with the request recorder in its own process (`extra`: more `bench.llm_recorder` flags)."""
     port = free_port()
     log = (workdir / "llm.log").open("wb")
-    command = [sys.executable, "-m", "bench.llm_recorder", "--port", str(port), "--keep", "400"]
+    command = [sys.executable, "-m", "bench.llm_recorder", "--port", str(port), "--keep", "400", *extra]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # noqa: ASYNC220
     url = f"http://127.0.0.1:{port}"
     try:

@@ -47,13 +47,20 @@ class Replay:
 
 async def replay(transcript: Transcript, answer: Answer | None = None, *, latency_ms: int = 800,
                  config: FlowsConfig | None = None, flows: Sequence[str] | None = None,
-                 meeting_id: str = "bench-meeting") -> Replay:
-    """Every window the engine cuts for `transcript`, for each flow of the bundled flows.toml (or `flows`)."""
+                 meeting_id: str = "bench-meeting", clock: Callable[[int], Awaitable[None]] | None = None) -> Replay:
+    """Every window the engine cuts for `transcript`, for each flow of the bundled flows.toml (or `flows`).
+
+    `clock(now_ms)` is awaited before each answer with the meeting time the window is sent at (e.g. to set the
+    model double's clock, on which its prompt cache expires)."""
     config = config or load_flows_config()
     chosen: list[FlowConfig] = [f for name, f in config.flows.items() if flows is None or name in flows]
     tick_ms = int(config.runner.tick_s * 1000)
     meeting = MeetingInfo(instance_id=meeting_id, stream_id=meeting_id, product="meeting",
                           topic=transcript.meta.topic, started_at_ms=0)
+    # flows.toml's [meeting] internal marks, as the consumer passes them (issue 12; absent before it)
+    marks = tuple(getattr(getattr(config, "meeting", None), "internal", None) or ())
+    if marks and hasattr(meeting, "internal_marks"):
+        meeting.internal_marks = marks
     host = transcript.host_user_id
     windowers = {f.name: FlowWindower(f, meeting) for f in chosen}
     if host is not None:
@@ -74,6 +81,8 @@ async def replay(transcript: Transcript, answer: Answer | None = None, *, latenc
         if draft is None:
             return
         sent = SentWindow(flow, draft, now, done_ms=now + latency_ms)
+        if clock is not None:
+            await clock(now)
         sent.insights = await answer(flow, draft) if answer is not None else None
         out.windows.append(sent)
         heapq.heappush(events, (sent.done_ms, next(order), "done", sent))

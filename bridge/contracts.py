@@ -89,6 +89,8 @@ class Participant(_Contract):
     user_id: str
     name: str
     role: Role = "participant"
+    internal: bool = False
+    """On the host's side (the host, or marked internal in flows.toml's [meeting]): never the customer."""
 
 
 class SummaryPoint(_Contract):
@@ -191,9 +193,14 @@ class InsightError(_Contract):
 
 
 class Usage(_Contract):
+    """Model usage of one run. `input_tokens` counts every input token, cached or not; of them, Anthropic's prompt
+    cache read `cache_read_tokens` (billed at 0.1x) and wrote `cache_write_tokens` (billed at 1.25x)."""
+
     model_calls: Annotated[int, Field(ge=0)] = 0
     input_tokens: Annotated[int, Field(ge=0)] = 0
     output_tokens: Annotated[int, Field(ge=0)] = 0
+    cache_read_tokens: Annotated[int, Field(ge=0)] = 0
+    cache_write_tokens: Annotated[int, Field(ge=0)] = 0
 
 
 class _InsightsBase(_Contract):

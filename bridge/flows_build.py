@@ -274,9 +274,114 @@ def render_flow(flow: dict[str, Any]) -> str:
     return json.dumps(flow, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
+SHARED_START = "# --- shared model-call helpers"
+SHARED_END = "# --- end of shared helpers ---\n"
+SHARED_USERS = ("objection_detector.py", "meeting_summarizer.py", "ticket_extractor.py")
+
+
+def shared_block() -> str:
+    """The helpers block of `bridge/components_shared.py`, markers included."""
+    text = (Path(__file__).with_name("components_shared.py")).read_text(encoding="utf-8")
+    return text[text.index(SHARED_START) :]
+
+
+def _block_span(source: str, name: str) -> tuple[int, int]:
+    try:
+        start = source.index(SHARED_START)
+        return start, source.index(SHARED_END, start) + len(SHARED_END)
+    except ValueError:
+        raise ValueError(f"{name} has no shared helpers block (the markers {SHARED_START!r} ...)") from None
+
+
+def sync_shared_helpers(components_dir: Path) -> list[Path]:
+    """Copy the shared helpers into the component files whose copy differs; returns the files rewritten."""
+    block = shared_block()
+    changed = []
+    for name in SHARED_USERS:
+        path = components_dir / name
+        source = path.read_text(encoding="utf-8")
+        start, end = _block_span(source, name)
+        if source[start:end] != block:
+            path.write_text(source[:start] + block + source[end:], encoding="utf-8")
+            changed.append(path)
+    if changed:
+        log.info("flows.shared_helpers_copied", extra={"files": [p.name for p in changed]})
+    return changed
+
+
+SCHEMA_START = "# --- window JSON Schema"
+SCHEMA_END = "# --- end of window JSON Schema ---\n"
+SCHEMA_USER = "transcript_window.py"
+
+
+def schema_block() -> str:
+    """The Transcript Window's copy of docs/schemas/window.schema.json (without titles and descriptions, which
+    validation does not read), as a Python literal between the markers."""
+    from bridge.contracts import render_json_schemas
+
+    def lean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: lean(v) for k, v in node.items() if not (k in ("title", "description") and isinstance(v, str))}
+        return [lean(v) for v in node] if isinstance(node, list) else node
+
+    text = json.dumps(lean(json.loads(render_json_schemas()["window.schema.json"])), separators=(",", ":"))
+    chunks = [text[i : i + 100] for i in range(0, len(text), 100)]
+    body = "".join(f"    {chunk!r}\n" for chunk in chunks)
+    return (
+        f"{SCHEMA_START} (docs/schemas/window.schema.json, copied in by `rtms-langflow flows build`) ---\n"
+        f"WINDOW_JSON_SCHEMA: dict[str, Any] = json.loads(\n{body})\n{SCHEMA_END}"
+    )
+
+
+def _schema_span(source: str) -> tuple[int, int]:
+    try:
+        start = source.index(SCHEMA_START)
+        return start, source.index(SCHEMA_END, start) + len(SCHEMA_END)
+    except ValueError:
+        raise ValueError(f"{SCHEMA_USER} has no window JSON Schema block (the markers {SCHEMA_START!r} ...)") from None
+
+
+def sync_window_schema(components_dir: Path) -> bool:
+    """Copy the window JSON Schema into the Transcript Window when its copy differs; True when rewritten."""
+    path = components_dir / SCHEMA_USER
+    source = path.read_text(encoding="utf-8")
+    start, end = _schema_span(source)
+    block = schema_block()
+    if source[start:end] == block:
+        return False
+    path.write_text(source[:start] + block + source[end:], encoding="utf-8")
+    return True
+
+
+def window_schema_drift(components_dir: Path) -> bool:
+    source = (components_dir / SCHEMA_USER).read_text(encoding="utf-8")
+    start, end = _schema_span(source)
+    return source[start:end] != schema_block()
+
+
+def shared_helpers_drift(components_dir: Path) -> list[str]:
+    """The component files whose helpers block differs from `bridge/components_shared.py`."""
+    block = shared_block()
+    out = []
+    for name in SHARED_USERS:
+        source = (components_dir / name).read_text(encoding="utf-8")
+        start, end = _block_span(source, name)
+        if source[start:end] != block:
+            out.append(name)
+    return out
+
+
 def write_flows(out_dir: Path, components_dir: Path | None = None, model: str = DEFAULT_MODEL) -> list[Path]:
-    """Write `<endpoint_name>.json` for each flow into `out_dir`; returns the paths written."""
+    """Write `<endpoint_name>.json` for each flow into `out_dir`; returns the paths written. The shared helpers are
+    copied into a source checkout's component files first (an installed, read-only bundle is used as it is)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    bundle = components_dir or default_components_dir()
+    try:
+        sync_shared_helpers(bundle)
+        sync_window_schema(bundle)
+    except OSError as exc:
+        log.warning("flows.shared_helpers_not_copied", extra={"error": str(exc)})
+    components_dir = bundle
     written = []
     for name, flow in build_flows(components_dir, model).items():
         path = out_dir / f"{name}.json"

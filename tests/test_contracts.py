@@ -47,7 +47,7 @@ def window_dict(**changes: Any) -> dict[str, Any]:
             },
         ],
         "context": [],
-        "participants": [{"user_id": "16778240", "name": "Pat", "role": "participant"}],
+        "participants": [{"user_id": "16778240", "name": "Pat", "role": "participant", "internal": False}],
         "state": {"summary": None, "tracked_items": [], "raised_objections": []},
     }
     doc.update(changes)

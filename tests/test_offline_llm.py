@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from bridge.offline_llm import OfflineLLM, OfflineLLMConfig, rules
+from bridge.offline_llm.model import parse_window, task_payload
+from bridge.offline_llm.wire import MessagesRequest
 from tests.langflow_server import OfflineLLMProcess
 
 T0 = 1_760_000_000_000
@@ -144,6 +146,45 @@ async def test_stats_and_latency() -> None:
             assert (await raw.get("/v1/models")).json()["data"][0]["type"] == "model"
 
 
+async def test_cache_figures_over_the_wire_with_the_anthropic_client() -> None:
+    """Requests carrying `cache_control` get Anthropic's cache figures (write, then read, then expiry on the meeting
+    clock); the same bytes without the marker are billed uncached; streaming reports the same usage."""
+    playbook = "Price: offer the annual plan. " * 700  # ~5,250 tokens for the double: above Haiku 4.5's 4,096
+    marked: Any = [{"type": "text", "text": playbook, "cache_control": {"type": "ephemeral"}}]
+    request: dict[str, Any] = {
+        "model": "claude-haiku-4-5-20251001",
+        "max_tokens": 500,
+        "system": marked,
+        "tools": [OBJECTIONS_TOOL],
+        "tool_choice": {"type": "tool", "name": "report_objections"},
+        "messages": [{"role": "user", "content": payload("objections", [("Pat", "It is too expensive.")])}],
+    }
+    async with OfflineLLM(OfflineLLMConfig(manual_clock=True)) as server:
+        client = client_for(server)
+        async with httpx.AsyncClient(base_url=server.base_url) as raw:
+            first = (await client.messages.create(**request)).usage
+            assert first.cache_creation_input_tokens and first.cache_creation_input_tokens > 4096
+            assert first.cache_read_input_tokens == 0 and first.input_tokens > 0
+            assert (await raw.post("/clock", json={"now_ms": 4 * 60_000})).status_code == 200
+            async with client.messages.stream(**request) as stream:
+                second = (await stream.get_final_message()).usage
+            assert second.cache_read_input_tokens == first.cache_creation_input_tokens
+            assert second.cache_creation_input_tokens == 0 and second.input_tokens == first.input_tokens
+            await raw.post("/clock", json={"now_ms": 9 * 60_000 + 1})  # 5 minutes after the last hit
+            third = (await client.messages.create(**request)).usage
+            assert third.cache_read_input_tokens == 0
+            assert third.cache_creation_input_tokens == first.cache_creation_input_tokens
+            unmarked = (await client.messages.create(**{**request, "system": playbook})).usage
+            assert unmarked.cache_creation_input_tokens == unmarked.cache_read_input_tokens == 0
+            assert unmarked.input_tokens == first.input_tokens + (first.cache_creation_input_tokens or 0)
+            stats = (await raw.get("/stats")).json()["usage_by_task"]["objections"]
+            assert stats["calls"] == 4 and stats["calls_with_cache_marker"] == 3 and stats["calls_with_cache_read"] == 1
+            assert (await raw.post("/cache/reset")).json() == {"dropped": 1}
+        five = [{"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}} for i in range(5)]
+        with pytest.raises(anthropic.BadRequestError, match="maximum of 4"):
+            await client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": five}])
+
+
 def test_runs_as_a_module(tmp_path: Any) -> None:
     process = OfflineLLMProcess(tmp_path).start()
     try:
@@ -244,3 +285,47 @@ def test_summary_rolls_forward() -> None:
     )
     assert second["decisions"] and second["summary"].startswith(first["summary"])
     assert second["resolved_questions"] == [previous["open_questions"][0]["text"]]
+
+
+def test_line_layout_and_playbook_in_the_system_prompt() -> None:
+    """Issue 12's layout: a JSON header line, then `context:` / `new:` with one `[id|side] Speaker: text` per line;
+    the playbook in the system prompt."""
+    system = (
+        "Find objections.\n\nPlaybook (category | cue phrases | recommended response):\n"
+        "- procurement | vendor onboarding, supplier form | Offer the vendor pack.\n"
+        "- price | too expensive | Reframe on value.\n\nExamples follow."
+    )
+    window = (
+        '{"task":"objections","meeting":{"product":"meeting","topic":"demo"},"raised_objections":[]}\n'
+        "context:\n[u-1|internal] Sam Lee: Vendor onboarding is simple with us, no problem.\n"
+        "new:\n[u-3] Pat Kim: Vendor onboarding takes our team three months, too slow.\n"
+    )
+    body = MessagesRequest.model_validate(
+        {
+            "model": "claude-haiku-4-5-20251001",
+            "max_tokens": 100,
+            "system": system,
+            "messages": [
+                {"role": "user", "content": f"The window data follows.\n<window_data>\n{window}</window_data>"}
+            ],
+        }
+    )
+    payload = task_payload(body)
+    assert payload is not None and payload["task"] == "objections"
+    assert payload["context"][0] == {
+        "id": "u-1",
+        "speaker": "Sam Lee",
+        "text": "Vendor onboarding is simple with us, no problem.",
+        "role": "host",
+    }
+    assert payload["playbook"][0] == {
+        "category": "procurement",
+        "cues": "vendor onboarding, supplier form",
+        "response": "Offer the vendor pack.",
+    }
+    found = rules.find_objections(payload)["objections"]
+    assert [(o["category"], o["utterance_id"], o["suggested_reply"]) for o in found] == [
+        ("procurement", "u-3", "Offer the vendor pack.")
+    ]
+    summary = parse_window('{"task":"summary","previous_summary":{"text":"t","open_questions":["Who pays?"]}}\nnew:\n')
+    assert summary is not None and summary["previous_summary"]["open_questions"] == [{"text": "Who pays?"}]

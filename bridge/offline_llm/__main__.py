@@ -18,10 +18,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency-ms", type=int, default=0, help="fixed delay before each answer")
     parser.add_argument("--api-key", default=None, help="require exactly this x-api-key (default: any non-empty)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="the prompt cache's 5-minute lifetime runs on wall time x this (default 1.0)",
+    )
+    parser.add_argument(
+        "--manual-clock",
+        action="store_true",
+        help='the cache\'s clock is set by POST /clock {"now_ms": N} (replays on a virtual clock)',
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    app = create_app(OfflineLLMConfig(latency_ms=args.latency_ms, api_key=args.api_key))
+    app = create_app(
+        OfflineLLMConfig(
+            latency_ms=args.latency_ms,
+            api_key=args.api_key,
+            time_scale=args.time_scale,
+            manual_clock=args.manual_clock,
+        )
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -1,9 +1,14 @@
 """An Anthropic-compatible Messages API server on loopback: the model for tests, benchmarks and the keyless demo.
 
 `create_app(config)` builds the ASGI app (`POST /v1/messages` plain or SSE stream, `GET /v1/models`, `GET /stats`,
-`POST /stats/reset`); `OfflineLLM` runs it in-process on a port of its own (`async with OfflineLLM() as llm:` or
-`await llm.start()` / `await llm.stop()`), and `python -m bridge.offline_llm --port N` runs it standalone.
-Point Langflow's Anthropic node at `llm.base_url` (no `/v1`; the SDK adds it).
+`POST /stats/reset`, `POST /cache/reset`, `POST /clock`); `OfflineLLM` runs it in-process on a port of its own
+(`async with OfflineLLM() as llm:` or `await llm.start()` / `await llm.stop()`), and
+`python -m bridge.offline_llm --port N` runs it standalone. Point Langflow's Anthropic node at `llm.base_url` (no
+`/v1`; the SDK adds it).
+
+Every answer's `usage` carries the prompt-cache figures Anthropic would bill for that request (`cache.py`), on the
+server's clock (`clock.py`): wall time x `time_scale`, or with `manual_clock` the meeting time a benchmark sets
+before each request with `POST /clock {"now_ms": N}`.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from bridge.logs import get_logger
+from bridge.offline_llm.cache import CacheRequestError, PromptCache
+from bridge.offline_llm.clock import Clock, ManualClock, ScaledClock
 from bridge.offline_llm.model import respond
-from bridge.offline_llm.wire import MessagesRequest, error_body, stream_events
+from bridge.offline_llm.wire import MessagesRequest, ResponseUsage, error_body, stream_events
 
 log = get_logger(__name__)
 
@@ -38,23 +45,74 @@ class OfflineLLMConfig:
     api_key: str | None = None
     """When set, requests must carry exactly this `x-api-key`; otherwise any non-empty key is accepted."""
     stream_chunk_chars: int = 24
+    time_scale: float = 1.0
+    """The cache lifetime's clock runs this many times faster than wall time (ignored with `manual_clock`)."""
+    manual_clock: bool = False
+    """The clock stands still until `POST /clock` sets it (benchmarks replaying a meeting on a virtual clock)."""
+
+
+@dataclass
+class Usage:
+    """Sums of the answers' usage; `input_tokens` is uncached input, as in the API's usage."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    """The part of the writes with a 1-hour lifetime (billed 2x instead of 1.25x)."""
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    calls_with_cache_marker: int = 0
+    calls_with_cache_read: int = 0
+
+    def add(self, usage: ResponseUsage, breakpoints: int) -> None:
+        self.calls += 1
+        self.input_tokens += usage.input_tokens
+        self.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        self.cache_creation_1h_input_tokens += usage.cache_creation.ephemeral_1h_input_tokens
+        self.cache_read_input_tokens += usage.cache_read_input_tokens
+        self.output_tokens += usage.output_tokens
+        self.calls_with_cache_marker += breakpoints > 0
+        self.calls_with_cache_read += usage.cache_read_input_tokens > 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
 
 
 @dataclass
 class Stats:
     calls: int = 0
     input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
     output_tokens: int = 0
     errors: int = 0
     by_task: dict[str, int] = field(default_factory=dict)
+    usage_by_task: dict[str, Usage] = field(default_factory=dict)
+
+    def record(self, task: str, usage: ResponseUsage, breakpoints: int) -> None:
+        self.calls += 1
+        self.input_tokens += usage.input_tokens
+        self.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        self.cache_read_input_tokens += usage.cache_read_input_tokens
+        self.output_tokens += usage.output_tokens
+        self.by_task[task] = self.by_task.get(task, 0) + 1
+        self.usage_by_task.setdefault(task, Usage()).add(usage, breakpoints)
+
+    def reset(self) -> None:
+        fresh = Stats()
+        self.__dict__.update(fresh.__dict__)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
             "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
             "output_tokens": self.output_tokens,
             "errors": self.errors,
             "by_task": dict(sorted(self.by_task.items())),
+            "usage_by_task": {task: u.as_dict() for task, u in sorted(self.usage_by_task.items())},
         }
 
 
@@ -62,9 +120,13 @@ def create_app(config: OfflineLLMConfig | None = None) -> FastAPI:
     config = config or OfflineLLMConfig()
     stats = Stats()
     ids = itertools.count(1)
+    cache = PromptCache()
+    clock: Clock = ManualClock() if config.manual_clock else ScaledClock(config.time_scale)
     app = FastAPI(title="rtms-langflow offline LLM (Anthropic Messages API)", docs_url=None, redoc_url=None)
     app.state.stats = stats
     app.state.config = config
+    app.state.cache = cache
+    app.state.clock = clock
 
     def _error(status: int, kind: str, message: str) -> JSONResponse:
         stats.errors += 1
@@ -83,11 +145,12 @@ def create_app(config: OfflineLLMConfig | None = None) -> FastAPI:
             return _error(400, "invalid_request_error", f"{where}: {first['msg']}")
         if config.latency_ms:
             await asyncio.sleep(config.latency_ms / 1000)
-        answer, task = respond(body, f"msg_offline_{next(ids):08d}")
-        stats.calls += 1
-        stats.input_tokens += answer.usage.input_tokens
-        stats.output_tokens += answer.usage.output_tokens
-        stats.by_task[task] = stats.by_task.get(task, 0) + 1
+        try:
+            cached = cache.account(body, clock.now_ms())
+        except CacheRequestError as exc:
+            return _error(400, "invalid_request_error", str(exc))
+        answer, task = respond(body, f"msg_offline_{next(ids):08d}", cached)
+        stats.record(task, answer.usage, cached.breakpoints)
         log.debug("offline_llm.answer", extra={"task": task, "stream": body.stream, "model": body.model})
         if not body.stream:
             return JSONResponse(answer.model_dump())
@@ -112,9 +175,30 @@ def create_app(config: OfflineLLMConfig | None = None) -> FastAPI:
 
     @app.post("/stats/reset")
     async def reset_stats() -> dict[str, Any]:
-        stats.calls = stats.input_tokens = stats.output_tokens = stats.errors = 0
-        stats.by_task.clear()
+        stats.reset()
         return stats.as_dict()
+
+    @app.post("/cache/reset")
+    async def reset_cache() -> dict[str, Any]:
+        """Forget every cached prefix (a benchmark starts each meeting cold)."""
+        dropped = len(cache.entries)
+        cache.clear()
+        return {"dropped": dropped}
+
+    @app.post("/clock", response_model=None)
+    async def set_clock(request: Request) -> Response:
+        """Set the manual clock to `now_ms` (meeting time); 409 when the server runs on the wall clock."""
+        if not isinstance(clock, ManualClock):
+            return JSONResponse(error_body("invalid_request_error", "the clock is not manual"), status_code=409)
+        try:
+            raw = (await request.json())["now_ms"]
+            now_ms = float(raw)
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse(
+                error_body("invalid_request_error", 'body must be {"now_ms": <number>}'), status_code=400
+            )
+        clock.set(now_ms)
+        return JSONResponse({"now_ms": now_ms})
 
     return app
 

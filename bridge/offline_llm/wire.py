@@ -102,11 +102,19 @@ class ToolUseBlock(BaseModel):
     input: dict[str, Any]
 
 
+class CacheCreation(BaseModel):
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+
+
 class ResponseUsage(BaseModel):
+    """`input_tokens` is what was neither written to nor read from the prompt cache (as the API reports it)."""
+
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    cache_creation: CacheCreation = Field(default_factory=CacheCreation)
 
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
@@ -129,15 +137,10 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 
 
 def count_tokens(text: str) -> int:
-    """A deterministic stand-in for a tokenizer: about four characters per token, as for English prose."""
+    """A deterministic stand-in for a tokenizer: about four characters per token, as for English prose. The one
+    counter of every benchmark (ours and the baselines alike); a request's count is the sum over its blocks
+    (`cache.request_tokens`)."""
     return max(1, math.ceil(len(text) / 4)) if text else 0
-
-
-def request_tokens(request: MessagesRequest) -> int:
-    parts = [request.system_text(), *(message.text() for message in request.messages)]
-    if request.tools:
-        parts.append(json.dumps([tool.model_dump() for tool in request.tools]))
-    return sum(count_tokens(part) for part in parts)
 
 
 def sse_event(name: str, data: dict[str, Any]) -> bytes:
@@ -174,7 +177,12 @@ def stream_events(response: MessageResponse, chunk_chars: int = 24) -> list[byte
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": response.stop_reason, "stop_sequence": response.stop_sequence},
-                "usage": {"output_tokens": response.usage.output_tokens},
+                "usage": {
+                    "output_tokens": response.usage.output_tokens,
+                    "input_tokens": response.usage.input_tokens,
+                    "cache_creation_input_tokens": response.usage.cache_creation_input_tokens,
+                    "cache_read_input_tokens": response.usage.cache_read_input_tokens,
+                },
             },
         )
     )

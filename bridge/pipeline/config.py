@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.contracts import InsightKind
 
@@ -23,6 +23,7 @@ __all__ = [
     "FlowConfig",
     "FlowsConfig",
     "FlowsConfigError",
+    "MeetingSide",
     "RunnerConfig",
     "Triggers",
     "TurnTrigger",
@@ -51,6 +52,10 @@ class TurnTrigger(_Strict):
     non_host: bool = True
     min_chars: int = Field(default=20, ge=0)
     quiet_s: float = Field(default=2.0, gt=0)
+    max_per_hour: float | None = Field(default=None, gt=0)
+    """At most so many turn windows per hour of meeting time (a token bucket holding `burst`): when the customer
+    side talks more, its turns wait and go together in the next window; nothing is dropped."""
+    burst: int = Field(default=2, ge=1, le=100)
 
 
 class Triggers(_Strict):
@@ -64,6 +69,20 @@ class Triggers(_Strict):
         if self.turn is None and self.interval_s is None and self.utterances is None and not self.final:
             raise ValueError("no trigger: set turn, interval_s, utterances or final")
         return self
+
+
+class MeetingSide(_Strict):
+    internal: list[str] = Field(default_factory=list)
+    """Who is on our side besides the host: names or parts of names (e.g. "Tom Okafor", "(Harborline)"), matched
+    case-insensitively. Their turns trigger no objection window and the components never analyse them as the
+    customer's."""
+
+    @field_validator("internal")
+    @classmethod
+    def _no_blank(cls, marks: list[str]) -> list[str]:
+        if any(not mark.strip() for mark in marks):
+            raise ValueError("an empty mark would match every name")
+        return marks
 
 
 class RunnerConfig(_Strict):
@@ -108,6 +127,7 @@ class FlowsConfig(_Strict):
     source: str
     runner: RunnerConfig
     flows: dict[str, FlowConfig]
+    meeting: MeetingSide = MeetingSide()
 
     def tweaks_for(self, flow: str, extra: Tweaks | None = None) -> Tweaks:
         """The flow's tweaks with `extra` (the bridge's `langflow_tweaks` setting) merged under them per node."""
@@ -136,9 +156,15 @@ def parse_flows_config(text: str, source: str = BUNDLED_CONFIG) -> FlowsConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FlowsConfigError(source, f"not valid TOML ({exc})") from None
-    unknown = set(data) - {"runner", "defaults", "flows"}
+    unknown = set(data) - {"runner", "defaults", "flows", "meeting"}
     if unknown:
-        raise FlowsConfigError(source, "unknown table (expected runner, defaults, flows)", key=sorted(unknown)[0])
+        raise FlowsConfigError(source, "unknown table (expected runner, defaults, flows, meeting)",
+                               key=sorted(unknown)[0])
+    try:
+        meeting = MeetingSide.model_validate(data.get("meeting", {}))
+    except ValidationError as exc:
+        key, msg = _problem(exc)
+        raise FlowsConfigError(source, msg, key=f"meeting.{key}") from None
     try:
         runner = RunnerConfig.model_validate(data.get("runner", {}))
     except ValidationError as exc:
@@ -177,7 +203,7 @@ def parse_flows_config(text: str, source: str = BUNDLED_CONFIG) -> FlowsConfig:
         except ValidationError as exc:
             key, msg = _problem(exc)
             raise FlowsConfigError(source, msg, flow=name, key=key) from None
-    return FlowsConfig(source=source, runner=runner, flows=flows)
+    return FlowsConfig(source=source, runner=runner, flows=flows, meeting=meeting)
 
 
 def load_flows_config(path: Path | None = None) -> FlowsConfig:

@@ -352,7 +352,7 @@ class Pipeline:
         offset = await self.store.last_line_seq(stream_id)
         earlier = await self.store.windows(stream_id) if offset and self.runner is not None else []
         info = MeetingInfo(instance_id=instance_id, stream_id=stream_id, product=product,  # type: ignore[arg-type]
-                           started_at_ms=started)
+                           started_at_ms=started, internal_marks=tuple(self.config.meeting.internal))
         windowers: dict[str, FlowWindower] = {}
         if self.runner is not None:
             for name, flow in self.config.flows.items():

@@ -11,13 +11,17 @@ Rules:
 * A window is due on the first trigger of its flow (`config.Triggers`): the end of a turn (another speaker starts,
   or `quiet_s` of silence) by a non-host speaker of at least `min_chars`; `interval_s` of meeting time since the
   last window; `utterances` new utterances waiting; the meeting's end (`final`).
+* A turn trigger's `max_per_hour` caps its windows per hour of meeting time (a token bucket of `burst`): a turn due
+  beyond it waits, and what the customer says meanwhile goes into that same window when the bucket has room.
 * Single flight: while a window is out (between the cut and `done`), nothing is cut; what arrives meanwhile and
   what came due meanwhile (counted in `coalesced`) goes into the next window. So a slow Langflow makes windows
   bigger, never a backlog. At most `max_pending` utterances wait; older ones are skipped (counted in `skipped`).
 * Each window carries the flow's state, folded from the previous answers (`done`): the last summary, the items
   already tracked and the objections already raised, plus `context_utterances` earlier utterances.
 * The host is not named by RTMS: the first participant seen in the stream counts as the host (it is the one who
-  started the meeting and, in a sales call, the seller); `MeetingInfo.set_role` overrides it.
+  started the meeting and, in a sales call, the seller); `MeetingInfo.set_role` overrides it. Names carrying one of
+  `MeetingInfo.internal_marks` (flows.toml's [meeting] internal) are on the host's side too: `non_host` turn
+  triggers skip them, and windows mark them `internal` for the components.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ class MeetingInfo:
     topic: str | None = None
     started_at_ms: int | None = None
     participants: dict[str, tuple[str, Role]] = field(default_factory=dict)
+    internal_marks: tuple[str, ...] = ()
+    """Names or parts of names of our side besides the host (flows.toml's [meeting] internal)."""
     _host_pinned: bool = False
 
     def see(self, user_id: str, name: str) -> bool:
@@ -131,12 +137,18 @@ class MeetingInfo:
     def role(self, user_id: str) -> Role:
         return self.participants.get(user_id, ("", "participant"))[1]
 
+    def internal(self, user_id: str) -> bool:
+        """The host, or someone whose name carries one of the internal marks: never the customer."""
+        name, role = self.participants.get(user_id, ("", "participant"))
+        return role == "host" or any(mark.lower() in name.lower() for mark in self.internal_marks)
+
     def ref(self) -> MeetingRef:
         return MeetingRef(id=self.instance_id, stream_id=self.stream_id, product=self.product, topic=self.topic,
                           started_at_ms=self.started_at_ms)
 
     def participant_list(self) -> list[Participant]:
-        return [Participant(user_id=uid, name=name, role=role) for uid, (name, role) in self.participants.items()]
+        return [Participant(user_id=uid, name=name, role=role, internal=self.internal(uid))
+                for uid, (name, role) in self.participants.items()]
 
 
 @dataclass(frozen=True)
@@ -202,6 +214,8 @@ class FlowWindower:
         self._last_received_ms = 0
         self._last_cut_ms: int | None = None
         self._open = False  # the last pending utterance may still grow
+        self._budget: float | None = None  # turn windows the hourly limit still allows now (token bucket)
+        self._budget_ms = 0
 
     # -- inputs ---------------------------------------------------------------------------------------------------
 
@@ -235,8 +249,8 @@ class FlowWindower:
         if self.busy:
             self._note_busy_due(now_ms)
             return None
-        if self._turn_due:
-            return self._cut("turn", now_ms)
+        if self._turn_due and (draft := self._cut("turn", now_ms)) is not None:
+            return draft
         due = self._due_by_volume(self._meeting_now(now_ms))
         return self._cut(due, now_ms) if due is not None else None
 
@@ -297,8 +311,8 @@ class FlowWindower:
             return None
         if self.ended:
             return self._final(now_ms)
-        if self._turn_due:
-            return self._cut("turn", now_ms)
+        if self._turn_due and (draft := self._cut("turn", now_ms)) is not None:
+            return draft
         due = self._due_by_volume(self._meeting_now(now_ms))
         return self._cut(due, now_ms) if due is not None else None
 
@@ -350,7 +364,7 @@ class FlowWindower:
         user = self._turn_user
         if turn is None or user is None or not self.pending:
             return
-        if turn.non_host and self.meeting.role(user) == "host":
+        if turn.non_host and self.meeting.internal(user):
             return
         if self._turn_chars < turn.min_chars:
             return
@@ -374,6 +388,24 @@ class FlowWindower:
             self._busy_due = True
             self._coalesced += 1
 
+    def _turn_allowed(self, now_ms: int) -> bool:
+        """The turn trigger's hourly limit (`max_per_hour`, a bucket of `burst`) has room for one more window now;
+        takes it when so. Meeting time refills it, so a replay at any speed cuts the same windows."""
+        turn = self.flow.triggers.turn
+        if turn is None or turn.max_per_hour is None:
+            return True
+        now = self._meeting_now(now_ms)
+        if self._budget is None:
+            self._budget = float(turn.burst)
+        else:
+            refill = max(0, now - self._budget_ms) * turn.max_per_hour / 3_600_000
+            self._budget = min(float(turn.burst), self._budget + refill)
+        self._budget_ms = now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True
+
     def _final(self, now_ms: int) -> WindowDraft | None:
         if not self.flow.triggers.final or self.final_sent or not self.pending:
             return None
@@ -384,6 +416,8 @@ class FlowWindower:
         if not self.pending:
             self._turn_due = False
             return None
+        if trigger == "turn" and not self._turn_allowed(now_ms):
+            return None  # still due: cut when the hourly limit has room again (tick, next line or run's end)
         taken = tuple(self.pending)
         self.pending.clear()
         self._open = False

@@ -121,7 +121,7 @@ def _clean_usage(raw: Any) -> dict[str, int] | None:
     if not isinstance(raw, dict):
         return None
     usage = {}
-    for name in ("model_calls", "input_tokens", "output_tokens"):
+    for name in ("model_calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
         value = raw.get(name, 0)
         usage[name] = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
     return usage

@@ -79,8 +79,15 @@ def _marker(conf: dict[str, Any], ticket: dict[str, Any]) -> str:
 
 
 def _http() -> tuple[Any, Any]:
-    from lfx.utils.ssrf_httpx import ssrf_safe_httpx_get, ssrf_safe_strict_httpx_post
-
+    """Langflow's SSRF-checked HTTP helpers (an internal lfx module: imported only when a ticket is filed, and a
+    Langflow without it gets an error that says so rather than an unchecked client)."""
+    try:
+        from lfx.utils.ssrf_httpx import ssrf_safe_httpx_get, ssrf_safe_strict_httpx_post
+    except ImportError as exc:
+        raise RuntimeError(
+            "this Langflow has no lfx.utils.ssrf_httpx (SSRF-checked HTTP, Langflow 1.13): tickets cannot be filed "
+            "safely; use Dry run, or run Langflow 1.13"
+        ) from exc
     return ssrf_safe_httpx_get, ssrf_safe_strict_httpx_post
 
 

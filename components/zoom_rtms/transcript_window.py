@@ -2,8 +2,9 @@
 
 Parses the window document the bridge sends as the run's input (schema `rtms-langflow/window@1`), checks every
 field, and hands the rest of the flow a speaker-labelled transcript (Message) and the validated window (Data).
-This file is embedded in flows as-is, so it depends on nothing but lfx and the standard library; its checks
-mirror `bridge/contracts.py` field for field (a test keeps the two in agreement).
+This file is embedded in flows as-is, so it depends on nothing but lfx and the standard library; it checks the
+window against the contract's own JSON Schema (docs/schemas/window.schema.json, copied to the end of this file by
+`rtms-langflow flows build`), as strictly as the bridge's model does (a test keeps the two in agreement).
 """
 
 from __future__ import annotations
@@ -18,111 +19,6 @@ from lfx.schema.data import Data
 from lfx.schema.message import Message
 
 WINDOW_SCHEMA = "rtms-langflow/window@1"
-
-# Field specs: name -> (kind, required, default). Kinds: "str", "nonempty", "ms" (int >= 0), "count" (int >= 0),
-# "bool", a tuple of allowed strings (enum), ("nullable", kind), ("object", spec), ("list", spec).
-_UTTERANCE = {
-    "id": ("nonempty", True, None),
-    "speaker": ("str", True, None),
-    "user_id": ("str", True, None),
-    "start_ms": ("ms", True, None),
-    "end_ms": ("ms", True, None),
-    "text": ("str", True, None),
-}
-_POINT = {
-    "text": ("nonempty", True, None),
-    "quote": ("str", True, None),
-    "at_ms": ("ms", True, None),
-    "speaker": (("nullable", "str"), False, None),
-}
-_SUMMARY = {
-    "text": ("str", True, None),
-    "key_points": (("list", _POINT), False, []),
-    "decisions": (("list", _POINT), False, []),
-    "open_questions": (("list", _POINT), False, []),
-}
-_WINDOW = {
-    "schema": ((WINDOW_SCHEMA,), False, WINDOW_SCHEMA),
-    "meeting": (
-        (
-            "object",
-            {
-                "id": ("nonempty", True, None),
-                "stream_id": ("nonempty", True, None),
-                "product": (("meeting", "webinar", "session", "contact_center", "phone"), True, None),
-                "topic": (("nullable", "str"), False, None),
-                "started_at_ms": (("nullable", "ms"), False, None),
-            },
-        ),
-        True,
-        None,
-    ),
-    "window": (
-        (
-            "object",
-            {
-                "seq": ("count", True, None),
-                "flow": ("nonempty", True, None),
-                "trigger": (("turn", "interval", "count", "final", "manual"), True, None),
-                "start_ms": ("ms", True, None),
-                "end_ms": ("ms", True, None),
-                "is_final": ("bool", False, False),
-            },
-        ),
-        True,
-        None,
-    ),
-    "utterances": (("list", _UTTERANCE), True, None),
-    "context": (("list", _UTTERANCE), False, []),
-    "participants": (
-        (
-            "list",
-            {
-                "user_id": ("str", True, None),
-                "name": ("str", True, None),
-                "role": (("host", "participant"), False, "participant"),
-            },
-        ),
-        False,
-        [],
-    ),
-    "state": (
-        (
-            "object",
-            {
-                "summary": (("nullable", ("object", _SUMMARY)), False, None),
-                "tracked_items": (
-                    (
-                        "list",
-                        {
-                            "key": ("nonempty", True, None),
-                            "kind": (("ticket", "action_item", "bug"), True, None),
-                            "title": ("str", True, None),
-                            "external_url": (("nullable", "str"), False, None),
-                        },
-                    ),
-                    False,
-                    [],
-                ),
-                "raised_objections": (
-                    (
-                        "list",
-                        {
-                            "key": ("nonempty", True, None),
-                            "category": ("nonempty", True, None),
-                            "quote": ("str", True, None),
-                        },
-                    ),
-                    False,
-                    [],
-                ),
-            },
-        ),
-        False,
-        {"summary": None, "tracked_items": [], "raised_objections": []},
-    ),
-}
-_ORDERED_SPANS = (_WINDOW["window"][0][1], _UTTERANCE)  # objects whose end_ms may not precede start_ms
 
 
 class WindowError(ValueError):
@@ -144,54 +40,49 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _check(value: Any, kind: Any, path: str) -> Any:
-    if isinstance(kind, tuple) and kind and kind[0] == "nullable":
-        return None if value is None else _check(value, kind[1], path)
-    if isinstance(kind, tuple) and kind and kind[0] == "object":
-        return _check_object(value, kind[1], path)
-    if isinstance(kind, tuple) and kind and kind[0] == "list":
-        if not isinstance(value, list):
-            raise WindowError(path, f"expected an array, got {_type_name(value)}")
-        return [_check_object(item, kind[1], f"{path}.{index}") for index, item in enumerate(value)]
-    if isinstance(kind, tuple):
-        if not isinstance(value, str) or value not in kind:
-            raise WindowError(path, f"expected one of {', '.join(repr(k) for k in kind)}, got {value!r}")
-        return value
-    if kind in ("str", "nonempty"):
-        if not isinstance(value, str):
-            raise WindowError(path, f"expected a string, got {_type_name(value)}")
-        if kind == "nonempty" and not value:
-            raise WindowError(path, "must not be empty")
-        return value
-    if kind in ("ms", "count"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise WindowError(path, f"expected an integer, got {_type_name(value)}")
-        if value < 0:
-            raise WindowError(path, "must be >= 0")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise WindowError(path, f"expected a boolean, got {_type_name(value)}")
-        return value
-    raise AssertionError(f"unknown field kind {kind!r}")
+_ARTICLES = {"integer": "an integer", "object": "an object", "array": "an array"}
 
 
-def _check_object(value: Any, spec: dict[str, Any], path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WindowError(path, f"expected an object, got {_type_name(value)}")
+def _check(value: Any, node: dict[str, Any], path: str) -> Any:
+    """`value` checked against a node of the window's JSON Schema (the subset pydantic writes: $ref, anyOf with
+    null, type, const, enum, properties / required / additionalProperties / default, items, minLength, minimum),
+    strictly as the bridge's model does (no coercion: true is not 1, 1.0 is not 1); optional fields filled in."""
+    if "$ref" in node:
+        node = WINDOW_JSON_SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in node:
+        if value is None and any(option.get("type") == "null" for option in node["anyOf"]):
+            return None
+        return _check(value, next(o for o in node["anyOf"] if o.get("type") != "null"), path)
+    allowed = node.get("enum") or ([node["const"]] if "const" in node else None)
+    if allowed is not None:
+        if not isinstance(value, str) or value not in allowed:
+            raise WindowError(path, f"expected one of {', '.join(repr(k) for k in allowed)}, got {value!r}")
+        return value
+    kind = node.get("type")
+    wanted = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list}[kind]
+    if not isinstance(value, wanted) or (kind == "integer" and isinstance(value, bool)):
+        raise WindowError(path, f"expected {_ARTICLES.get(kind, 'a ' + kind)}, got {_type_name(value)}")
+    if kind == "string" and len(value) < node.get("minLength", 0):
+        raise WindowError(path, "must not be empty")
+    if kind == "integer" and "minimum" in node and value < node["minimum"]:
+        raise WindowError(path, f"must be >= {node['minimum']}")
+    if kind == "array":
+        return [_check(item, node["items"], f"{path}.{index}") for index, item in enumerate(value)]
+    if kind != "object":
+        return value
     out: dict[str, Any] = {}
-    for name, (kind, required, default) in spec.items():
+    for name, field in node.get("properties", {}).items():
         where = f"{path}.{name}" if path else name
-        if name not in value:
-            if required:
-                raise WindowError(where, "field required")
-            out[name] = json.loads(json.dumps(default))
-            continue
-        out[name] = _check(value[name], kind, where)
+        if name in value:
+            out[name] = _check(value[name], field, where)
+        elif name in node.get("required", ()):
+            raise WindowError(where, "field required")
+        else:
+            out[name] = json.loads(json.dumps(field.get("default")))
     for name in value:
-        if name not in spec:
+        if name not in out:
             raise WindowError(f"{path}.{name}" if path else name, "unknown field")
-    if any(spec is ordered for ordered in _ORDERED_SPANS) and out["end_ms"] < out["start_ms"]:
+    if {"start_ms", "end_ms"} <= set(out) and out["end_ms"] < out["start_ms"]:
         raise WindowError(path, "end_ms is before start_ms")
     return out
 
@@ -208,7 +99,7 @@ def parse_window(raw: str | bytes | dict[str, Any]) -> dict[str, Any]:
             raise WindowError("", f"not JSON ({exc})") from None
     if isinstance(raw, dict) and "schema" in raw and raw["schema"] != WINDOW_SCHEMA:
         raise WindowError("schema", f"this component reads {WINDOW_SCHEMA!r}, got {raw['schema']!r}")
-    return _check_object(raw, _WINDOW, "")
+    return _check(raw, WINDOW_JSON_SCHEMA, "")
 
 
 def clock(ms: int, started_at_ms: int | None) -> str:
@@ -308,3 +199,46 @@ class TranscriptWindowComponent(Component):
 
     async def _window_inline(self) -> Data:
         return self.build_window()
+
+
+# --- window JSON Schema (docs/schemas/window.schema.json, copied in by `rtms-langflow flows build`) ---
+WINDOW_JSON_SCHEMA: dict[str, Any] = json.loads(
+    '{"$defs":{"MeetingRef":{"additionalProperties":false,"properties":{"id":{"minLength":1,"type":"strin'
+    'g"},"product":{"enum":["meeting","webinar","session","contact_center","phone"],"type":"string"},"sta'
+    'rted_at_ms":{"anyOf":[{"minimum":0,"type":"integer"},{"type":"null"}],"default":null},"stream_id":{"'
+    'minLength":1,"type":"string"},"topic":{"anyOf":[{"type":"string"},{"type":"null"}],"default":null}},'
+    '"required":["id","stream_id","product"],"type":"object"},"Participant":{"additionalProperties":false'
+    ',"properties":{"internal":{"default":false,"type":"boolean"},"name":{"type":"string"},"role":{"defau'
+    'lt":"participant","enum":["host","participant"],"type":"string"},"user_id":{"type":"string"}},"requi'
+    'red":["user_id","name"],"type":"object"},"RaisedObjection":{"additionalProperties":false,"properties'
+    '":{"category":{"minLength":1,"type":"string"},"key":{"minLength":1,"type":"string"},"quote":{"type":'
+    '"string"}},"required":["key","category","quote"],"type":"object"},"Summary":{"additionalProperties":'
+    'false,"properties":{"decisions":{"default":[],"items":{"$ref":"#/$defs/SummaryPoint"},"type":"array"'
+    '},"key_points":{"default":[],"items":{"$ref":"#/$defs/SummaryPoint"},"type":"array"},"open_questions'
+    '":{"default":[],"items":{"$ref":"#/$defs/SummaryPoint"},"type":"array"},"text":{"type":"string"}},"r'
+    'equired":["text"],"type":"object"},"SummaryPoint":{"additionalProperties":false,"properties":{"at_ms'
+    '":{"minimum":0,"type":"integer"},"quote":{"type":"string"},"speaker":{"anyOf":[{"type":"string"},{"t'
+    'ype":"null"}],"default":null},"text":{"minLength":1,"type":"string"}},"required":["text","quote","at'
+    '_ms"],"type":"object"},"TrackedItem":{"additionalProperties":false,"properties":{"external_url":{"an'
+    'yOf":[{"type":"string"},{"type":"null"}],"default":null},"key":{"minLength":1,"type":"string"},"kind'
+    '":{"enum":["ticket","action_item","bug"],"type":"string"},"title":{"type":"string"}},"required":["ke'
+    'y","kind","title"],"type":"object"},"Utterance":{"additionalProperties":false,"properties":{"end_ms"'
+    ':{"minimum":0,"type":"integer"},"id":{"minLength":1,"type":"string"},"speaker":{"type":"string"},"st'
+    'art_ms":{"minimum":0,"type":"integer"},"text":{"type":"string"},"user_id":{"type":"string"}},"requir'
+    'ed":["id","speaker","user_id","start_ms","end_ms","text"],"type":"object"},"WindowInfo":{"additional'
+    'Properties":false,"properties":{"end_ms":{"minimum":0,"type":"integer"},"flow":{"minLength":1,"type"'
+    ':"string"},"is_final":{"default":false,"type":"boolean"},"seq":{"minimum":0,"type":"integer"},"start'
+    '_ms":{"minimum":0,"type":"integer"},"trigger":{"enum":["turn","interval","count","final","manual"],"'
+    'type":"string"}},"required":["seq","flow","trigger","start_ms","end_ms"],"type":"object"},"WindowSta'
+    'te":{"additionalProperties":false,"properties":{"raised_objections":{"default":[],"items":{"$ref":"#'
+    '/$defs/RaisedObjection"},"type":"array"},"summary":{"anyOf":[{"$ref":"#/$defs/Summary"},{"type":"nul'
+    'l"}],"default":null},"tracked_items":{"default":[],"items":{"$ref":"#/$defs/TrackedItem"},"type":"ar'
+    'ray"}},"type":"object"}},"additionalProperties":false,"properties":{"context":{"default":[],"items":'
+    '{"$ref":"#/$defs/Utterance"},"type":"array"},"meeting":{"$ref":"#/$defs/MeetingRef"},"participants":'
+    '{"default":[],"items":{"$ref":"#/$defs/Participant"},"type":"array"},"schema":{"const":"rtms-langflo'
+    'w/window@1","default":"rtms-langflow/window@1","type":"string"},"state":{"$ref":"#/$defs/WindowState'
+    '","default":{"raised_objections":[],"summary":null,"tracked_items":[]}},"utterances":{"items":{"$ref'
+    '":"#/$defs/Utterance"},"type":"array"},"window":{"$ref":"#/$defs/WindowInfo"}},"required":["meeting"'
+    ',"window","utterances"],"type":"object"}'
+)
+# --- end of window JSON Schema ---

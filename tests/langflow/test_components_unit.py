@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from lfx.schema.data import Data
 
 from bridge.contracts import parse_insights
+from bridge.flows_build import shared_helpers_drift, sync_shared_helpers, window_schema_drift
 from tests.langflow.components import BUNDLE_DIR, load
 from tests.langflow.conftest import close_model
 from tests.langflow.meetings import (
@@ -126,28 +127,38 @@ async def test_objection_detector_playbook_threshold_and_text_mode(chat_model: A
 
 
 class RecordingModel:
-    """A LanguageModel double: keeps the window data of each request and answers with the given objections."""
+    """A LanguageModel double: keeps each request (system message, header JSON, context and new lines) and answers
+    with the given objections."""
 
     def __init__(self, objections: list[dict[str, Any]] | None = None) -> None:
-        self.payloads: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
         self.objections = objections or []
 
     def bind_tools(self, tools: list[Any], tool_choice: str | None = None) -> RecordingModel:
         return self
 
-    async def ainvoke(self, messages: list[tuple[str, str]], config: Any = None) -> Any:
+    async def ainvoke(self, messages: list[tuple[str, Any]], config: Any = None) -> Any:
         from langchain_core.messages import AIMessage
 
         body = re.search(r"<window_data>\n(.*)\n</window_data>", messages[-1][1], re.DOTALL)
         assert body is not None
-        self.payloads.append(json.loads(body.group(1)))
+        header, *rest = body.group(1).split("\n")
+        sections: dict[str, list[str]] = {"context": [], "new": []}
+        current = None
+        for line in rest:
+            if line in ("context:", "new:"):
+                current = line[:-1]
+            else:
+                assert current is not None
+                sections[current].append(line)
+        self.requests.append({"system": messages[0][1], "data": json.loads(header), **sections})
         call = {"name": "report_objections", "args": {"objections": self.objections}, "id": "call_1"}
         usage = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
         return AIMessage(content="", tool_calls=[call], usage_metadata=usage)
 
 
 def prospect_window(*texts: str, context: int = 0) -> Data:
-    """One window of the prospect's `texts` (after `context` earlier lines of small talk)."""
+    """One window of the prospect's `texts` (after `context` earlier lines of small talk by the host)."""
     lines = [Line("Sam Rivera", "101", i * 5000, i * 5000 + 4000, f"Small talk number {i}.") for i in range(context)]
     lines += [Line("Pat Kim", "202", (context + i) * 5000, (context + i) * 5000 + 4000, t) for i, t in enumerate(texts)]
     run = MeetingRun(
@@ -156,75 +167,97 @@ def prospect_window(*texts: str, context: int = 0) -> Data:
     return window_data(list(run.windows())[-1])
 
 
-async def test_objection_detector_asks_every_window_by_default() -> None:
-    # The cue gate is opt-in: recall first (an objection can be worded with no cue phrase at all).
-    model = RecordingModel()
-    data = prospect_window("Sounds good, let's look at the dashboard.")
-    await od.ObjectionDetectorComponent(window=data, llm=model).detect_objections()
-    assert len(model.payloads) == 1 and len(model.payloads[0]["playbook"]) == len(od.DEFAULT_PLAYBOOK)
-
-
-async def test_objection_detector_without_a_cue_does_not_ask_the_model() -> None:
-    model = RecordingModel()
-    data = prospect_window("Sounds good, let's look at the dashboard.", "We run twelve teams in three offices.")
-    detector = od.ObjectionDetectorComponent(window=data, llm=model, ask_only_on_cue=True)
-    result = (await detector.detect_objections()).data
-    assert model.payloads == []
-    assert result == {"kind": "objections", "objections": [], "errors": [], "usage": None}
-    assert detector.status == "no cue phrase in 2 new utterance(s): model not asked"
-    assert parse_insights(insights_text(data, Data(data=result))).usage is None
-
-
-async def test_objection_detector_sends_only_the_cards_whose_cues_were_heard() -> None:
-    # The model may still answer in a category whose card was not sent: the reply falls back to that card.
+async def test_objection_detector_sends_lean_lines_of_the_customer_only() -> None:
     answer = {
         "category": "Timing",
-        "quote": "we have to check with my boss first",
+        "quote": "check with my boss first",
         "utterance_id": "meeting-1-u5",
         "confidence": 0.8,
     }
     model = RecordingModel([answer])
     data = prospect_window("Honestly the PRICES look steep.", "And we have to check with my boss first.", context=4)
+    detector = od.ObjectionDetectorComponent(window=data, llm=model)
+    result = (await detector.detect_objections()).data
+    [request] = model.requests
+    assert request["data"] == {
+        "task": "objections",
+        "meeting": {"product": "meeting", "topic": "Test meeting"},
+        "raised_objections": [],
+    }
+    # One line of context (the host's, marked internal), then the customer's new lines, one line each.
+    assert request["context"] == ["[meeting-1-u3|internal] Sam Rivera: Small talk number 3."]
+    assert request["new"] == [
+        "[meeting-1-u4] Pat Kim: Honestly the PRICES look steep.",
+        "[meeting-1-u5] Pat Kim: And we have to check with my boss first.",
+    ]
+    [objection] = result["objections"]
+    cards = {row["category"]: row for row in od.playbook_rows(od.DEFAULT_PLAYBOOK)}
+    assert objection["category"] == "timing" and objection["suggested_reply"] == cards["timing"]["response"]
+    assert result["usage"] == {
+        "model_calls": 1,
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+    }
+    assert detector.status == "1 objection(s) in 2 customer utterance(s)"
+
+
+async def test_objection_detector_system_prompt_is_the_same_every_window() -> None:
+    # Nothing per window before the cache breakpoint: the playbook and examples are in the system prompt, which
+    # does not change between windows; switched off, the prompt is the short one without examples.
+    model = RecordingModel()
+    for texts in [("It is too expensive.",), ("We already use another tool.", "And it works.")]:
+        await od.ObjectionDetectorComponent(window=prospect_window(*texts), llm=model).detect_objections()
+    first, second = (r["system"] for r in model.requests)
+    assert first == second and isinstance(first, str)  # not an Anthropic model: no marker
+    assert "- price | too expensive" in first and "Worked examples." in first
+    lean = RecordingModel()
+    await od.ObjectionDetectorComponent(
+        window=prospect_window("It is too expensive."), llm=lean, cache_prompt=False
+    ).detect_objections()
+    assert "Worked examples." not in lean.requests[0]["system"] and "- price | too expensive" in first
+
+
+async def test_objection_detector_asks_only_about_the_customer_side() -> None:
+    # The host's words alone, or those of someone the lead marked internal, do not cost a call.
+    model = RecordingModel()
+    lines = [
+        Line("Sam Rivera", "101", 0, 4000, "Our price went up this year, I'm afraid."),
+        Line("Tom Okafor (Harborline)", "303", 5000, 9000, "I'm worried about the rollout on our side."),
+    ]
+    run = MeetingRun(lines, flow="objection_coach", participants=SALES_PARTICIPANTS, window_size=2)
+    data = window_data(list(run.windows())[-1])
+    detector = od.ObjectionDetectorComponent(window=data, llm=model, internal_side="(harborline)")
+    assert (await detector.detect_objections()).data["usage"] is None
+    assert model.requests == [] and detector.status == "0 new customer character(s) in 2 utterance(s): not asked"
+    unmarked = od.ObjectionDetectorComponent(window=data, llm=model)
+    await unmarked.detect_objections()
+    assert model.requests[0]["new"] == [
+        "[meeting-1-u1] Tom Okafor (Harborline): I'm worried about the rollout on our side."
+    ]
+    assert model.requests[0]["context"] == [
+        "[meeting-1-u0|internal] Sam Rivera: Our price went up this year, I'm afraid."
+    ]
+
+
+async def test_objection_detector_cue_gate_is_opt_in() -> None:
+    model = RecordingModel()
+    data = prospect_window("Sounds good, let's look at the dashboard.", "We run twelve teams in three offices.")
+    await od.ObjectionDetectorComponent(window=data, llm=model).detect_objections()
+    assert len(model.requests) == 1
     detector = od.ObjectionDetectorComponent(window=data, llm=model, ask_only_on_cue=True)
     result = (await detector.detect_objections()).data
-    [payload] = model.payloads
-    cards = {row["category"]: row for row in od.playbook_rows(od.DEFAULT_PLAYBOOK)}
-    assert payload["playbook"] == [cards["price"], cards["authority"]]
-    assert payload["categories"] == list(cards)
-    # Trimmed: no ids or times the model does not need, three context lines at most.
-    assert payload["meeting"] == {"product": "meeting", "topic": "Test meeting"}
-    assert payload["participants"] == [
-        {"name": "Sam Rivera", "role": "host"},
-        {"name": "Pat Kim", "role": "participant"},
-    ]
-    assert [line["id"] for line in payload["context"]] == ["meeting-1-u1", "meeting-1-u2", "meeting-1-u3"]
-    assert all(set(line) == {"id", "speaker", "role", "text"} for line in payload["context"] + payload["utterances"])
-    [objection] = result["objections"]
-    assert objection["category"] == "timing" and objection["suggested_reply"] == cards["timing"]["response"]
-    assert result["usage"] == {"model_calls": 1, "input_tokens": 100, "output_tokens": 10}
-    assert detector.status == "1 objection(s); asked on cues of price, authority"
-
-
-async def test_objection_detector_general_cues_and_the_switch() -> None:
+    assert len(model.requests) == 1
+    assert result == {"kind": "objections", "objections": [], "errors": [], "usage": None}
+    assert detector.status == "no cue phrase in 2 new customer utterance(s): model not asked"
+    assert parse_insights(insights_text(data, Data(data=result))).usage is None
     worried = prospect_window("I\u2019m a bit worried about the rollout.")
-    model = RecordingModel()
-    detector = od.ObjectionDetectorComponent(window=worried, llm=model, ask_only_on_cue=True)
-    await detector.detect_objections()
-    assert model.payloads[0]["playbook"] == [] and len(model.payloads[0]["categories"]) == len(od.DEFAULT_PLAYBOOK)
-    assert detector.status == "0 objection(s); asked on cues of no card (general cue)"
-    # Without general cues the same window is not sent; with the switch off every window is, with the whole playbook.
-    quiet = RecordingModel()
-    gated = od.ObjectionDetectorComponent(window=worried, llm=quiet, general_cues="", ask_only_on_cue=True)
+    await od.ObjectionDetectorComponent(window=worried, llm=model, ask_only_on_cue=True).detect_objections()
+    assert len(model.requests) == 2
+    gated = od.ObjectionDetectorComponent(window=worried, llm=model, general_cues="", ask_only_on_cue=True)
     await gated.detect_objections()
-    assert quiet.payloads == []
-    always = RecordingModel()
-    for data in [worried, prospect_window("We run twelve teams in three offices.")]:
-        detector = od.ObjectionDetectorComponent(window=data, llm=always, general_cues="", ask_only_on_cue=False)
-        assert (await detector.detect_objections()).data["usage"]["model_calls"] == 1
-    assert len(always.payloads) == 2
-    assert all(
-        p["playbook"] == od.playbook_rows(od.DEFAULT_PLAYBOOK) and "categories" not in p for p in always.payloads
-    )
+    assert len(model.requests) == 2
 
 
 @pytest.mark.parametrize(
@@ -334,7 +367,7 @@ async def test_output_that_does_not_parse_is_reported(bad_models: dict[str, Any]
     for name, expected in [
         ("prose", "model answer did not parse"),
         ("wrong_shape", "confidence must be a number"),
-        ("invented_quote", "its quote is not in the new utterances"),
+        ("invented_quote", "its quote is not in the new customer utterances"),
     ]:
         detector = od.ObjectionDetectorComponent(window=data, llm=bad_models[name])
         result = await detector.detect_objections()
@@ -594,13 +627,29 @@ def test_insights_output_moves_items_that_break_the_contract_to_errors() -> None
         io.InsightsOutputComponent(window=window, result=Data(data={"kind": "minutes"})).build_insights_message()
 
 
-def test_llm_components_share_identical_helpers() -> None:
-    blocks = set()
-    for stem in ["meeting_summarizer", "objection_detector", "ticket_extractor"]:
-        source = (BUNDLE_DIR / f"{stem}.py").read_text()
-        start = source.index("# --- shared model-call helpers")
-        blocks.add(source[start : source.index("# --- end of shared helpers ---")])
-    assert len(blocks) == 1
+def test_llm_components_carry_the_shared_helpers_as_written_once() -> None:
+    # bridge/components_shared.py is the one source; `flows build` copies it into the three component files.
+    assert shared_helpers_drift(BUNDLE_DIR) == [], "run `rtms-langflow flows build`"
+
+
+def test_the_transcript_window_checks_against_the_contracts_json_schema() -> None:
+    # Its copy of docs/schemas/window.schema.json is current; `flows build` refreshes it.
+    assert not window_schema_drift(BUNDLE_DIR), "run `rtms-langflow flows build`"
+    assert tw.WINDOW_JSON_SCHEMA["properties"]["schema"]["const"] == "rtms-langflow/window@1"
+
+
+def test_the_build_copies_the_shared_helpers_into_the_component_files(tmp_path: Any) -> None:
+    for path in BUNDLE_DIR.glob("*.py"):
+        (tmp_path / path.name).write_text(path.read_text())
+    stale = tmp_path / "ticket_extractor.py"
+    stale.write_text(
+        stale.read_text().replace("def _squash(text: str) -> str:", "def _squash(text: str) -> str:  # old")
+    )
+    assert shared_helpers_drift(tmp_path) == ["ticket_extractor.py"]
+    assert sync_shared_helpers(tmp_path) == [stale]
+    assert (
+        shared_helpers_drift(tmp_path) == [] and stale.read_text() == (BUNDLE_DIR / "ticket_extractor.py").read_text()
+    )
 
 
 # --- The sample meetings: every planted objection and ticket is found -------------------------------------------
@@ -646,3 +695,32 @@ async def test_sample_meetings_in_process(name: str, chat_model: Any) -> None:
             assert (match[0].owner, match[0].due) == (planted["owner"], planted["due"]), planted
     summary = runs["meeting_summary"].insights[-1].summary
     assert summary is not None and summary.text
+
+
+# --- Prompt caching on the wire (the offline model accounts the cache from the requests it receives) -----------
+
+
+def marked(offline_llm: Any) -> int:
+    """Requests the offline model received with a cache breakpoint, over all tasks."""
+    return sum(u.calls_with_cache_marker for u in offline_llm.stats.usage_by_task.values())
+
+
+async def test_objection_prompt_is_cached_on_the_wire(chat_model: Any, offline_llm: Any) -> None:
+    # Instructions, playbook and worked examples cross Haiku 4.5's 4,096-token minimum: the first call writes the
+    # cache, the next windows of the meeting read it; the summarizer's short prompt carries no marker by default.
+    windows = list(sales_run("objection_coach", window_size=4).windows())[:3]
+    usages = []
+    for window in windows:
+        result = await od.ObjectionDetectorComponent(window=window_data(window), llm=chat_model).detect_objections()
+        usages.append(result.data["usage"])
+    assert marked(offline_llm) == 3
+    written = usages[0]["cache_write_tokens"]
+    assert written >= 4096 and usages[0]["cache_read_tokens"] == 0
+    assert [u["cache_read_tokens"] for u in usages[1:]] == [written, written]
+    assert all(u["cache_write_tokens"] == 0 for u in usages[1:])
+    summary = await ms.MeetingSummarizerComponent(window=window_data(windows[0]), llm=chat_model).build_summary()
+    assert summary.data["usage"]["cache_read_tokens"] == summary.data["usage"]["cache_write_tokens"] == 0
+    assert marked(offline_llm) == 3
+    lean = od.ObjectionDetectorComponent(window=window_data(windows[1]), llm=chat_model, cache_prompt=False)
+    assert (await lean.detect_objections()).data["usage"]["cache_read_tokens"] == 0
+    assert marked(offline_llm) == 3

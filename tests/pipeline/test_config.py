@@ -34,9 +34,20 @@ def test_the_bundled_file_configures_the_three_flows() -> None:
     assert set(config.flows) == set(FLOWS)
     coach = config.flows["objection_coach"]
     assert coach.kind == "objections" and coach.triggers.turn is not None and coach.triggers.turn.non_host
-    assert config.flows["meeting_summary"].triggers.interval_s == 120
-    assert config.flows["ticket_creation"].triggers.interval_s == 60
+    assert coach.triggers.turn.min_chars == 60
+    assert config.flows["meeting_summary"].triggers.interval_s == 180
+    assert config.flows["ticket_creation"].triggers.interval_s == 180
     assert all(f.triggers.final for f in config.flows.values())
+    assert config.meeting.internal == []
+
+
+def test_the_internal_side_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD + '\n[meeting]\ninternal = ["Tom Okafor", "(Harborline)"]\n')
+    assert load_flows_config(path).meeting.internal == ["Tom Okafor", "(Harborline)"]
+    path.write_text(GOOD + '\n[meeting]\ninternal = ["  "]\n')
+    with pytest.raises(FlowsConfigError, match=r"meeting\.internal: Value error, an empty mark would match every name"):
+        load_flows_config(path)
 
 
 def test_defaults_and_tweaks_merge(tmp_path: Path) -> None:

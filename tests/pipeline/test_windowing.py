@@ -197,3 +197,40 @@ def test_first_participant_is_the_host_unless_pinned() -> None:
     assert info.role("9") == "host" and info.role("8") == "participant"
     info.set_role("8", "host")
     assert info.role("9") == "participant" and info.role("8") == "host"
+
+
+def test_internal_marks_keep_our_side_out_of_the_customer_turns() -> None:
+    info = MeetingInfo(instance_id="i", stream_id="s", product="meeting", internal_marks=("(harborline)",))
+    info.see(*HOST)
+    info.see("3", "Tom Okafor (Harborline)")
+    info.see(*GUEST)
+    assert info.internal("1") and info.internal("3") and not info.internal("2")
+    w = FlowWindower(flow(turn=TurnTrigger(min_chars=10)), info)
+    feed = Feed(w)
+    assert feed.say(("3", "Tom Okafor (Harborline)"), "Our pricing is per technician and month.") is None
+    assert feed.say(HOST, "Any questions so far?") is None  # our side's turn ended: no window
+    assert feed.say(GUEST, "That is more than we expected.") is None
+    draft = feed.say(HOST, "Let me explain.")
+    assert draft is not None and draft.trigger == "turn"
+    sides = {p.name: p.internal for p in draft.window.participants}
+    assert sides == {"Sam Host": True, "Tom Okafor (Harborline)": True, "Pat Guest": False}
+
+
+def test_an_hourly_limit_batches_turns_and_drops_nothing() -> None:
+    # Two windows at once (the burst), then one per 6 minutes of meeting time (10 an hour); the turns that came due
+    # meanwhile wait and go together, on the tick that finds room.
+    w = FlowWindower(flow(turn=TurnTrigger(min_chars=10, max_per_hour=10, burst=2)), meeting())
+    feed = Feed(w)
+    cut = []
+    for n in range(4):
+        feed.say(GUEST, f"Objection number {n}, said at some length.")
+        draft = feed.say(HOST, "I see.")
+        if draft is not None:
+            cut.append(texts(draft))
+            w.done(draft.seq, feed.at)
+    assert len(cut) == 2
+    assert w.tick(feed.at + 60_000) is None  # a minute later: still no room
+    late = w.tick(feed.at + 6 * 60_000)
+    assert late is not None and late.trigger == "turn"
+    assert texts(late) == ["I see.", "Objection number 2, said at some length.", "I see.",
+                           "Objection number 3, said at some length.", "I see."]
