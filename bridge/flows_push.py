@@ -164,7 +164,7 @@ async def push_flows(
                     pushed.append(PushedFlow(flow["endpoint_name"], fid, "unchanged"))
                     continue
                 if not state.ours(fid, have) and not force:
-                    log.warning("flows.kept_edited", extra={"flow": flow["endpoint_name"]})
+                    log.info("flows.kept_edited", extra={"flow": flow["endpoint_name"]})
                     pushed.append(PushedFlow(flow["endpoint_name"], fid, "kept"))
                     continue
                 outcome = "updated"
