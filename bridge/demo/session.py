@@ -43,6 +43,8 @@ log = get_logger(__name__)
 
 MODEL_TYPE = "AnthropicModel"  # every Anthropic node of a flow (by component type): its base_url goes offline
 OFFLINE_KEY = "offline-demo-key"  # the offline server takes any non-empty key
+OPENAI_TYPE = "OpenAIModel"  # Langflow's OpenAI node, when a lead swaps the model
+OFFLINE_OPENAI_KEY = "offline-demo-openai-key"  # not a server env value: Langflow sends those to default hosts only
 ANTHROPIC_MODELS_URL = "https://api.anthropic.com/v1/models"
 
 
@@ -173,7 +175,9 @@ class DemoSession:
                 llm = OfflineLLM()
                 await llm.start()
                 stack.push_async_callback(llm.stop)
-                tweaks = {MODEL_TYPE: {"base_url": llm.base_url}}
+                # A flow whose model node a lead swapped for Langflow's OpenAI one runs offline too.
+                tweaks = {MODEL_TYPE: {"base_url": llm.base_url},
+                          OPENAI_TYPE: {"openai_api_base": f"{llm.base_url}/v1", "api_key": OFFLINE_OPENAI_KEY}}
             flows_dir = flows_dir_for(self.data)
             stack.push_async_callback(self._stop_langflow)
             langflow = await self._start_langflow()

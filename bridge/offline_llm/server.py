@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from bridge.logs import get_logger
 from bridge.offline_llm.model import respond
+from bridge.offline_llm.openai_wire import add_chat_completions
 from bridge.offline_llm.wire import MessagesRequest, error_body, stream_events
 
 log = get_logger(__name__)
@@ -116,6 +117,7 @@ def create_app(config: OfflineLLMConfig | None = None) -> FastAPI:
         stats.by_task.clear()
         return stats.as_dict()
 
+    add_chat_completions(app)  # the same answers in OpenAI's Chat Completions format, at <base_url>/v1
     return app
 
 

@@ -8,6 +8,7 @@ is logged once per flow.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,10 +52,10 @@ class FlowNodes:
         self._nodes[flow] = (self.clock(), nodes)
         return nodes
 
-    def _warn(self, flow: str, what: str, message: str) -> None:
+    def _warn(self, flow: str, what: str, message: str, level: int = logging.WARNING) -> None:
         if (flow, what) not in self._warned:
             self._warned.add((flow, what))
-            log.warning("flow tweaks", extra={"flow": flow, "problem": message})
+            log.log(level, "flow tweaks", extra={"flow": flow, "problem": message})
 
     async def resolve(self, flow: str, tweaks: Tweaks) -> Tweaks:
         if not tweaks:
@@ -64,5 +65,7 @@ class FlowNodes:
             return tweaks
         resolved, unmatched = resolve_tweaks(tweaks, nodes)
         for key in unmatched:
-            self._warn(flow, key, f"tweak {key!r} matches no component type, node id or name in the flow")
+            # Normal for the bridge-wide tweaks (say, for a model type this flow does not use): said once, quietly.
+            self._warn(flow, key, f"tweak {key!r} matches no component type, node id or name in the flow",
+                       logging.INFO)
         return resolved
