@@ -123,21 +123,24 @@ class FlowsConfig(_Strict):
 
 @dataclass(frozen=True)
 class FlowNode:
-    """What tweaks can name a node by."""
+    """What tweaks can name a node by: its id, its display name, and its component's names (`types`: the node
+    type, e.g. `RTMSObjectionDetector` in our flows but `ext:zoom_rtms:ObjectionDetectorComponent@official` when
+    dragged from the palette, the component's stable `name`, and its class name)."""
 
     id: str
-    type: str
+    types: tuple[str, ...]
     display_name: str = ""
 
 
 def resolve_tweaks(tweaks: Tweaks, nodes: list[FlowNode]) -> tuple[Tweaks, list[str]]:
     """`tweaks` keyed by the flow's own node ids (display names stay: Langflow resolves those), and the keys that
-    matched no node. A key naming a node's id wins over one naming its type."""
+    matched no node. A key naming a node's id wins over one naming its component."""
     ids = {n.id for n in nodes}
     names = {n.display_name for n in nodes if n.display_name}
     by_type: dict[str, list[str]] = {}
     for node in nodes:
-        by_type.setdefault(node.type, []).append(node.id)
+        for name in dict.fromkeys(node.types):
+            by_type.setdefault(name, []).append(node.id)
     resolved: Tweaks = {}
     unmatched: list[str] = []
     exact: list[tuple[str, dict[str, Any]]] = []

@@ -9,6 +9,7 @@ is logged once per flow.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,12 +22,22 @@ __all__ = ["FlowNodes", "nodes_of"]
 log = get_logger(__name__)
 
 
+_EXT_TYPE = re.compile(r"ext:[^:]+:(?P<cls>[^@]+)@.+")
+
+
 def nodes_of(flow_data: dict[str, Any] | None) -> list[FlowNode]:
     out = []
     for node in (flow_data or {}).get("nodes") or []:
         data = node.get("data") or {}
-        if isinstance(node.get("id"), str) and isinstance(data.get("type"), str):
-            out.append(FlowNode(node["id"], data["type"], str((data.get("node") or {}).get("display_name") or "")))
+        inner = data.get("node") or {}
+        if not (isinstance(node.get("id"), str) and isinstance(data.get("type"), str)):
+            continue
+        types = [data["type"], inner.get("name"), (inner.get("metadata") or {}).get("component_class_name")]
+        ext = _EXT_TYPE.fullmatch(data["type"])
+        if ext:
+            types.append(ext["cls"])
+        out.append(FlowNode(node["id"], tuple(t for t in types if isinstance(t, str) and t),
+                            str(inner.get("display_name") or "")))
     return out
 
 

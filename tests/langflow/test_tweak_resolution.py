@@ -10,14 +10,26 @@ from bridge.pipeline.flow_nodes import nodes_of
 from tests.langflow_server import REPO
 
 BUNDLED = nodes_of(json.loads((REPO / "flows" / "objection_coach.json").read_text())["data"])
-REBUILT = [FlowNode("ChatInput-a1b2c", "ChatInput", "Chat Input"),
-           FlowNode("RTMSObjectionDetector-Xy12Z", "RTMSObjectionDetector", "Objection Detector"),
-           FlowNode("AnthropicModel-Q9w8e", "AnthropicModel", "Anthropic"),
-           FlowNode("AnthropicModel-k7J6h", "AnthropicModel", "Anthropic")]
+REBUILT = [FlowNode("ChatInput-a1b2c", ("ChatInput",), "Chat Input"),
+           FlowNode("RTMSObjectionDetector-Xy12Z", ("RTMSObjectionDetector",), "Objection Detector"),
+           FlowNode("AnthropicModel-Q9w8e", ("AnthropicModel",), "Anthropic"),
+           FlowNode("AnthropicModel-k7J6h", ("AnthropicModel",), "Anthropic")]
+# How Langflow 1.13 saves a node dragged from the palette when its component comes from an extension.
+PALETTE_NODE = {"id": "ext:zoom_rtms:ObjectionDetectorComponent@official-SG3Or", "data": {
+    "type": "ext:zoom_rtms:ObjectionDetectorComponent@official",
+    "node": {"name": "RTMSObjectionDetector", "display_name": "Objection Detector",
+             "metadata": {"component_class_name": "ObjectionDetectorComponent"}}}}
 
 
 def test_bundled_node_types_are_the_component_names() -> None:
-    assert {n.type for n in BUNDLED} >= {"RTMSObjectionDetector", "AnthropicModel", "RTMSTranscriptWindow"}
+    assert {n.types[0] for n in BUNDLED} >= {"RTMSObjectionDetector", "AnthropicModel", "RTMSTranscriptWindow"}
+
+
+def test_a_node_dragged_from_the_palette_is_found_by_its_component_name_and_old_id() -> None:
+    nodes = nodes_of({"nodes": [PALETTE_NODE]})
+    for key in ("RTMSObjectionDetector", "RTMSObjectionDetector-zrtms", "ObjectionDetectorComponent"):
+        resolved, unmatched = resolve_tweaks({key: {"max_objections": 25}}, nodes)
+        assert resolved == {PALETTE_NODE["id"]: {"max_objections": 25}} and unmatched == [], key
 
 
 def test_a_type_key_reaches_every_node_of_that_type() -> None:
