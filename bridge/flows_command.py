@@ -76,6 +76,14 @@ def _build(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"rtms-langflow flows build: {exc}", file=sys.stderr)
         return 1
+    if components is None and args.out.resolve() == (Path(__file__).resolve().parents[1] / "flows"):
+        # The bundled flows of this checkout: remember this version as shipped, so upgrades may replace it.
+        import json
+
+        from bridge.flows_push import SHIPPED, record_shipped
+
+        record_shipped([json.loads(p.read_text(encoding="utf-8")) for p in written],
+                       Path(__file__).resolve().parent / SHIPPED)
     for path in written:
         print(path)
     return 0

@@ -2,9 +2,11 @@
 
 Each flow goes under its fixed id (`PUT /api/v1/flows/{id}`), so the bridge's `endpoint_name`s keep pointing at
 the same flows. Before writing, the flow in Langflow is compared with what we last pushed there: a state file keeps
-the fingerprint (`bridge.flow_json.fingerprint`) of every version we pushed, per flow id. A flow whose fingerprint
-is not one of ours was changed in Langflow (or came from elsewhere): it is kept and reported, unless `force`, which
-first saves it to a backup JSON file. Authentication is the server's `x-api-key`.
+the fingerprint (`bridge.flow_json.fingerprint`) of every version we pushed, per flow id, and
+`bridge/flows_shipped.json` those of every version of the bundled flows this project shipped (`flows build` adds
+new ones), so an upgrade also replaces flows that an older version loaded and nobody changed since. A flow whose
+fingerprint is neither was changed in Langflow (or came from elsewhere): it is kept and reported, unless `force`,
+which first saves it to a backup JSON file. Authentication is the server's `x-api-key`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,34 @@ class PushedFlow:
         return f"{self.outcome} {name}"
 
 
+SHIPPED = "flows_shipped.json"
+
+
+def shipped_fingerprints() -> dict[str, list[str]]:
+    """Fingerprints of every bundled flow version this project shipped, per flow id."""
+    from importlib import resources
+
+    try:
+        raw = json.loads(resources.files("bridge").joinpath(SHIPPED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    flows = raw.get("flows") if isinstance(raw, dict) else None
+    return {str(k): [str(f) for f in v] for k, v in flows.items()} if isinstance(flows, dict) else {}
+
+
+def record_shipped(flows: list[dict[str, Any]], path: Path) -> None:
+    """Add the fingerprints of `flows` to the shipped list at `path` (`flows build` does, for the bundled flows)."""
+    try:
+        known: dict[str, list[str]] = json.loads(path.read_text(encoding="utf-8"))["flows"]
+    except (OSError, ValueError, KeyError):
+        known = {}
+    for flow in flows:
+        fps = known.setdefault(str(flow["id"]), [])
+        if fingerprint(flow) not in fps:
+            fps.append(fingerprint(flow))
+    path.write_text(json.dumps({"flows": known}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def default_state_dir() -> Path:
     """`$XDG_STATE_HOME/rtms-langflow` (`~/.local/state/rtms-langflow`): where pushes are remembered."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -69,6 +99,7 @@ class PushState:
         self.path = directory / "pushed-flows.json"
         self.backups = directory / "flow-backups"
         self._pushed: dict[str, list[str]] = {}
+        self._shipped = shipped_fingerprints()
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -82,7 +113,7 @@ class PushState:
         self._pushed = {str(k): [str(f) for f in v] for k, v in flows.items() if isinstance(v, list)}
 
     def ours(self, flow_id: str, fp: str) -> bool:
-        return fp in self._pushed.get(flow_id, [])
+        return fp in self._pushed.get(flow_id, []) or fp in self._shipped.get(flow_id, [])
 
     def record(self, flow_id: str, fp: str) -> None:
         known = [f for f in self._pushed.get(flow_id, []) if f != fp] + [fp]

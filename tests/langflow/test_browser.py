@@ -10,6 +10,7 @@ each flow is kept in `tests/artifacts/`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -143,3 +144,112 @@ async def test_flows_open_clean_without_a_key(editor: Any, langflow: LangflowSer
             if key is not None:
                 http.post("/api/v1/variables/", json={"name": "ANTHROPIC_API_KEY", "value": OFFLINE_KEY,
                                                       "type": "Credential", "default_fields": []})
+
+
+PALETTE = [("Chat Input", (380, 80)), ("Transcript Window", (760, 80)), ("Objection Detector", (1140, 80)),
+           ("Insights Output", (1520, 80)), ("Chat Output", (1520, 500)), ("Anthropic", (760, 600))]
+WIRES = [("chatinput-noshownode-chat message-source", "transcriptwindowcomponent-shownode-window (json)-left"),
+         ("transcriptwindowcomponent-shownode-window-right", "objectiondetectorcomponent-shownode-window-left"),
+         ("anthropicmodelcomponent-shownode-language model-right",
+          "objectiondetectorcomponent-shownode-language model-left"),
+         ("transcriptwindowcomponent-shownode-window-right", "insightsoutputcomponent-shownode-window-left"),
+         ("objectiondetectorcomponent-shownode-objections-right", "insightsoutputcomponent-shownode-result-left"),
+         ("insightsoutputcomponent-shownode-insights-right", "chatoutput-noshownode-inputs-target")]
+
+
+async def wire(page: Any, source: str, target: str) -> None:
+    """Drag from an output handle to an input handle, as a lead connects two nodes."""
+    start = await page.locator(f"[data-testid='handle-{source}']").first.bounding_box()
+    end = await page.locator(f"[data-testid='handle-{target}']").first.bounding_box()
+    await page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=15)
+    await page.mouse.up()
+    await page.wait_for_timeout(500)
+
+
+async def test_a_flow_built_from_the_palette_finds_objections_through_the_bridge(
+    editor: Any, langflow: LangflowServer, offline_llm_process: Any, tmp_path: Path
+) -> None:
+    """A lead rebuilds the objection coach on an empty canvas: drags the components from the palette, picks the
+    Anthropic node's Language Model output, connects them, and gives the flow a new endpoint name; `flows.toml`
+    points at it (tweaks by component type), and a simulated meeting through the bridge produces objections."""
+    from bridge.pipeline.config import load_flows_config
+    from bridge.simulator import MeetingSpec, Simulator
+    from bridge.simulator.transcripts import load_transcript
+    from bridge.store import Store
+    from tests.intake.conftest import Collector, make_settings
+    from tests.intake.live import serve_bridge, simulator_config
+
+    endpoint = "palette_coach"
+    with langflow.client() as http:
+        empty = http.post("/api/v1/flows/", json={"name": "Rebuilt from the palette",
+                                                  "data": {"nodes": [], "edges": [], "viewport": {"x": 0, "y": 0,
+                                                                                                 "zoom": 1}}})
+        assert empty.status_code == 201, empty.text
+        fid = empty.json()["id"]
+    await editor.set_viewport_size({"width": 2200, "height": 1300})
+    await editor.goto(f"{langflow.base_url}/flow/{fid}")
+    await editor.wait_for_selector(".react-flow__pane")
+    await editor.wait_for_timeout(2000)
+    for name, (x, y) in PALETTE:
+        await editor.fill("[data-testid=sidebar-search-input]", name)
+        await editor.wait_for_timeout(800)
+        await editor.locator(f"[draggable=true]:has-text('{name}')").first.drag_to(
+            editor.locator(".react-flow__pane"), target_position={"x": x, "y": y})
+        await editor.wait_for_timeout(800)
+    assert await editor.locator(".react-flow__node").count() == len(PALETTE)
+    # The Anthropic node shows its text output; the agents take its Language Model output.
+    await editor.click("[data-testid^=dropdown-output-]")
+    await editor.click("[data-testid$='-language model']")
+    for source, target in WIRES:
+        await wire(editor, source, target)
+    assert await editor.locator(".react-flow__edge").count() == len(WIRES)
+    await editor.click("[data-testid=publish-button]")
+    await editor.click("[data-testid=api-access-item]")
+    await editor.click("[data-testid=endpoint-name-button]")
+    await editor.fill("input#endpoint_name", endpoint)
+    await editor.press("input#endpoint_name", "Enter")
+    await editor.wait_for_timeout(1500)
+    await editor.keyboard.press("Escape")
+    await editor.wait_for_timeout(2500)  # the editor saves by itself
+    ARTIFACTS.mkdir(exist_ok=True)
+    await editor.screenshot(path=str(ARTIFACTS / "flow-built-from-the-palette.png"))
+    with langflow.client() as http:
+        saved = http.get(f"/api/v1/flows/{fid}").json()
+    assert saved["endpoint_name"] == endpoint and len(saved["data"]["edges"]) == len(WIRES)
+    assert not any(n["id"].endswith("-zrtms") for n in saved["data"]["nodes"])
+
+    config = tmp_path / "flows.toml"
+    config.write_text(f"""
+[flows.{endpoint}]
+kind = "objections"
+[flows.{endpoint}.tweaks]
+RTMSObjectionDetector = {{ max_objections = 25 }}
+[flows.{endpoint}.triggers]
+turn = {{ non_host = true, min_chars = 20, quiet_s = 2.0 }}
+final = true
+""")
+    assert load_flows_config(config).flows[endpoint].kind == "objections"
+    settings = make_settings(langflow_url=langflow.base_url, langflow_api_key=langflow.api_key,
+                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}", flows_config=config,
+                             langflow_tweaks={"AnthropicModel": {"base_url": offline_llm_process.base_url}},
+                             api_token="test-token")
+    sales = load_transcript("sales")
+    async with serve_bridge(settings, Collector()) as live:
+        async with Simulator(simulator_config(live.webhook_url, speed=60.0)) as sim:
+            handle = await sim.start_meeting(MeetingSpec(transcript=sales))
+            report = await handle.wait(timeout=300)
+            assert report.errors == []
+            await live.manager.wait_stream(handle.rtms_stream_id, 30)
+        store = live.app.state.bridge.store
+        assert isinstance(store, Store)
+        for _ in range(480):  # the final windows: 240 s at most
+            if not await store.unfinished_windows(handle.rtms_stream_id):
+                break
+            await asyncio.sleep(0.5)
+        insights = await store.insights(handle.rtms_stream_id)
+        windows = await store.windows(handle.rtms_stream_id)
+    assert windows and all(w.flow == endpoint for w in windows) and all(w.status == "done" for w in windows), windows
+    categories = {r.payload.get("category") for r in insights if r.kind != "summary"}
+    assert {"price", "competitor"} <= categories, categories

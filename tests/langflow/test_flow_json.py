@@ -84,3 +84,13 @@ def test_a_flow_pulled_without_a_file_is_its_content() -> None:
     assert list(fresh) == ["id", "name", "description", "endpoint_name", "icon", "is_component", "tags", "data"]
     assert fingerprint(fresh) == fingerprint(flow)
     assert "measured" not in fresh["data"]["nodes"][0]
+
+
+def test_every_bundled_flow_version_is_recorded_as_shipped() -> None:
+    """`flows build` records the bundled flows' fingerprints, so an upgrade may replace a flow nobody edited."""
+    from bridge.flows_push import shipped_fingerprints
+
+    shipped = shipped_fingerprints()
+    for name in ("objection_coach", "meeting_summary", "ticket_creation"):
+        _, flow = bundled(name)
+        assert fingerprint(flow) in shipped.get(flow["id"], []), f"{name}: run `rtms-langflow flows build`"
