@@ -201,7 +201,9 @@ async def test_a_flow_built_from_the_palette_finds_objections_through_the_bridge
     assert await editor.locator(".react-flow__node").count() == len(PALETTE)
     # The Anthropic node shows its text output; the agents take its Language Model output.
     await editor.click("[data-testid^=dropdown-output-]")
-    await editor.click("[data-testid$='-language model']")
+    choice = "[role=menuitem]:has-text('Language Model'), [role=option]:has-text('Language Model')"
+    await editor.locator(choice).first.click()
+    await editor.wait_for_timeout(800)
     for source, target in WIRES:
         await wire(editor, source, target)
     assert await editor.locator(".react-flow__edge").count() == len(WIRES)
