@@ -168,6 +168,7 @@ async def wire(page: Any, source: str, target: str) -> None:
     await page.wait_for_timeout(500)
 
 
+@pytest.mark.timeout(900)  # alone, it waits for the session's Langflow to start, then replays a meeting
 async def test_a_flow_built_from_the_palette_finds_objections_through_the_bridge(
     editor: Any, langflow: LangflowServer, offline_llm_process: Any, tmp_path: Path
 ) -> None:
