@@ -14,9 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient  # imported here, not in a test: see bridge.flows_build._retry_ast_race
+from pydantic import SecretStr
 
 from bridge.demo.console import Console, clock, format_end_summary, format_insight, format_ticket, summary_at_ms
-from bridge.demo.datadir import DataDirBusy, DemoDir
+from bridge.demo.datadir import DataDirBusy, DemoDir, RunningDemo
+from bridge.demo.replay import MAX_QUEUED, ReplayQueue, add_replay_routes
 from bridge.langflow_process import LangflowProcess, LangflowStartError, startup_phase
 from bridge.store import InsightRecord, TicketRecord
 
@@ -275,13 +279,6 @@ def test_progress_rewrites_one_line_on_a_terminal_and_is_sparse_elsewhere() -> N
 
 
 def test_replay_routes_queue_a_meeting_behind_the_token(tmp_path: Path) -> None:
-    from fastapi import FastAPI
-    from fastapi.testclient import TestClient
-    from pydantic import SecretStr
-
-    from bridge.demo.datadir import DemoDir, RunningDemo
-    from bridge.demo.replay import MAX_QUEUED, ReplayQueue, add_replay_routes
-
     app, replays = FastAPI(), ReplayQueue()
     add_replay_routes(app, SecretStr("tok"), replays)
     auth = {"Authorization": "Bearer tok"}

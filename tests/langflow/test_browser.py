@@ -20,6 +20,12 @@ from typing import Any
 import pytest
 
 from bridge.flows_build import FLOWS, flow_id
+from bridge.pipeline.config import load_flows_config
+from bridge.simulator import MeetingSpec, Simulator
+from bridge.simulator.transcripts import load_transcript
+from bridge.store import Store
+from tests.intake.conftest import Collector, make_settings
+from tests.intake.live import serve_bridge, simulator_config
 from tests.langflow.conftest import ARTIFACTS, OFFLINE_KEY
 from tests.langflow_server import REPO, LangflowServer
 
@@ -175,13 +181,6 @@ async def test_a_flow_built_from_the_palette_finds_objections_through_the_bridge
     """A lead rebuilds the objection coach on an empty canvas: drags the components from the palette, picks the
     Anthropic node's Language Model output, connects them, and gives the flow a new endpoint name; `flows.toml`
     points at it (tweaks by component type), and a simulated meeting through the bridge produces objections."""
-    from bridge.pipeline.config import load_flows_config
-    from bridge.simulator import MeetingSpec, Simulator
-    from bridge.simulator.transcripts import load_transcript
-    from bridge.store import Store
-    from tests.intake.conftest import Collector, make_settings
-    from tests.intake.live import serve_bridge, simulator_config
-
     endpoint = "palette_coach"
     with langflow.client() as http:
         empty = http.post("/api/v1/flows/", json={"name": "Rebuilt from the palette",
