@@ -14,7 +14,8 @@ from typing import NoReturn, Protocol, cast
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("bridge.simulator.command", "Run a local fake Zoom that speaks RTMS (webhooks + WebSockets)."),
     "serve": ("bridge.serve_command", "Run the bridge: RTMS webhooks and streams in, Langflow flows out."),
-    "flows": ("bridge.flows_command", "Build the flow JSONs from components/, or push them to a Langflow server."),
+    "flows": ("bridge.flows_command",
+              "Build the flow JSONs from components/, push them to a Langflow server, or pull edits back."),
     "demo": ("bridge.demo", "Run the whole product locally: Langflow, the bridge and a simulated meeting."),
 }
 

@@ -206,6 +206,20 @@ def _set(node: dict[str, Any], field: str, value: Any, **extra: Any) -> None:
     entry.update(extra)
 
 
+def _quiet_on_open(model_node: dict[str, Any]) -> None:
+    """Nothing on the Anthropic node asks the server to refresh it when the editor opens the flow.
+
+    The editor sends an update request on open for every field marked `real_time_refresh` that has a value and no
+    options: here the API key (the global-variable name) and the API URL. The node's `update_build_config` then
+    calls `len()` on the key, which is None while no `ANTHROPIC_API_KEY` variable exists ("Error getting model
+    names: object of type 'NoneType' has no len()"), and with a key it asks api.anthropic.com for its model list,
+    which fails offline. Unmarked, neither field triggers anything on open; the model list has its options
+    already and its refresh button still asks when clicked."""
+    template = model_node["data"]["node"]["template"]
+    for field in ("api_key", "base_url"):
+        template[field]["real_time_refresh"] = False
+
+
 def build_flow(spec: FlowSpec, templates: _Templates, model: str = DEFAULT_MODEL) -> dict[str, Any]:
     column = 420.0
     nodes: dict[str, dict[str, Any]] = {
@@ -222,6 +236,7 @@ def build_flow(spec: FlowSpec, templates: _Templates, model: str = DEFAULT_MODEL
     _set(nodes["model"], "api_key", ANTHROPIC_KEY_VARIABLE, load_from_db=True)
     _set(nodes["model"], "model_name", model)
     _set(nodes["model"], "max_tokens", 2048)
+    _quiet_on_open(nodes["model"])
     # The Anthropic node shows one output at a time: select the Language Model one the agents are wired to.
     nodes["model"]["data"]["selected_output"] = "model_output"
     for output in nodes["model"]["data"]["node"]["outputs"]:

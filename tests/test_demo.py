@@ -9,8 +9,10 @@ commitments at the end), re-timed to under four minutes and replayed at 20x.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -235,3 +237,63 @@ def test_ctrl_c_mid_meeting_stops_everything(demo_home: Path) -> None:
     assert "End of meeting:" not in out
     assert "Stopped: nothing of the demo is left running." in out
     assert_nothing_left(run, demo_home)
+
+
+EDITED_REPLY = "EDITED in Langflow: ask which line item worries them and offer the two-week pilot first."
+
+
+def edit_price_reply(langflow_url: str, api_key: str) -> None:
+    """What a lead does in the editor, through Langflow's API: a new suggested reply for price objections."""
+    with httpx.Client(base_url=langflow_url, headers={"x-api-key": api_key}, timeout=30, trust_env=False) as http:
+        flows = http.get("/api/v1/flows/", params={"get_all": "true", "header_flows": "true"}).json()
+        fid = next(f["id"] for f in flows if f.get("endpoint_name") == "objection_coach")
+        flow = http.get(f"/api/v1/flows/{fid}").json()
+        node = next(n for n in flow["data"]["nodes"] if n["data"]["type"] == "RTMSObjectionDetector")
+        rows = node["data"]["node"]["template"]["playbook"]["value"]
+        next(r for r in rows if r["category"] == "price")["response"] = EDITED_REPLY
+        assert http.patch(f"/api/v1/flows/{fid}", json={"data": flow["data"]}).status_code == 200
+
+
+def test_an_edit_is_replayed_pulled_and_survives_a_restart(demo_home: Path, tmp_path: Path) -> None:
+    """A lead edits the playbook in the running demo's Langflow, replays a meeting (`demo replay`) and sees the new
+    reply; `flows pull --demo-dir` shows the edit as the only change; the next demo start keeps the edit."""
+    run = DemoRun(demo_home, "--transcript", "excerpt.jsonl", "--speed", "20", "--data-dir", "tmp")
+    try:
+        run.wait_for(r"Still serving the dashboard", RUN_TIMEOUT_S)
+        running = json.loads((demo_home / "tmp" / "running.json").read_text())
+        edit_price_reply(running["langflow_url"], running["langflow_api_key"])
+        cli = [sys.executable, "-m", "bridge.cli"]
+        asked = subprocess.run([*cli, "demo", "replay", "--transcript", "excerpt.jsonl", "--data-dir", "tmp"],
+                               cwd=demo_home, capture_output=True, text=True, timeout=60)
+        assert asked.returncode == 0 and "Queued" in asked.stdout, asked.stderr
+        run.wait_for(r"(?s)End of meeting.*End of meeting.*Dashboard:", RUN_TIMEOUT_S)
+        second = run.output.split("End of meeting:")[2]
+        assert "EDITED in Langflow" in " ".join(second.split()), run.output
+
+        shutil.copytree(REPO / "flows", tmp_path / "flows")
+        pulled = subprocess.run([*cli, "flows", "pull", "--demo-dir", "tmp", "--out", str(tmp_path / "flows")],
+                                cwd=demo_home, capture_output=True, text=True, timeout=120)
+        assert pulled.returncode == 0, pulled.stderr
+        before = (REPO / "flows" / "objection_coach.json").read_text().splitlines()
+        after = (tmp_path / "flows" / "objection_coach.json").read_text().splitlines()
+        changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+        assert len(changed) == 1 and EDITED_REPLY in changed[0][1], changed
+        run.proc.send_signal(signal.SIGINT)
+        assert run.wait(90) == 0, run.output
+    finally:
+        if run.proc.poll() is None:
+            run.kill()
+    assert not (demo_home / "tmp" / "running.json").exists()
+
+    again = DemoRun(demo_home, "--transcript", "excerpt.jsonl", "--speed", "20", "--exit-when-done",
+                    "--data-dir", "tmp")
+    try:
+        status = again.wait(RUN_TIMEOUT_S)
+    finally:
+        if again.proc.poll() is None:
+            again.kill()
+    out = again.output
+    assert status == 0, out
+    assert re.search(r"Flows: kept objection_coach \([-0-9a-f]+\): it was changed in Langflow", out), out
+    assert "EDITED in Langflow" in " ".join(out.split("End of meeting:")[1].split()), out
+    assert_nothing_left(again, demo_home)

@@ -14,9 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient  # imported here, not in a test: see bridge.flows_build._retry_ast_race
+from pydantic import SecretStr
 
 from bridge.demo.console import Console, clock, format_end_summary, format_insight, format_ticket, summary_at_ms
-from bridge.demo.datadir import DataDirBusy, DemoDir
+from bridge.demo.datadir import DataDirBusy, DemoDir, RunningDemo
+from bridge.demo.replay import MAX_QUEUED, ReplayQueue, add_replay_routes
 from bridge.langflow_process import LangflowProcess, LangflowStartError, startup_phase
 from bridge.store import InsightRecord, TicketRecord
 
@@ -272,3 +276,28 @@ def test_progress_rewrites_one_line_on_a_terminal_and_is_sparse_elsewhere() -> N
     console.line("Langflow ready")
     assert pipe.getvalue() == ("  Langflow: 1 s · importing Langflow\n  Langflow: 3 s · loading the flows\n"
                                "Langflow ready\n")
+
+
+def test_replay_routes_queue_a_meeting_behind_the_token(tmp_path: Path) -> None:
+    app, replays = FastAPI(), ReplayQueue()
+    add_replay_routes(app, SecretStr("tok"), replays)
+    auth = {"Authorization": "Bearer tok"}
+    with TestClient(app) as http:
+        assert http.post("/api/demo/replay", json={"transcript": "sales"}).status_code == 401
+        assert "sales" in http.get("/api/demo", headers=auth).json()["transcripts"]
+        answer = http.post("/api/demo/replay", json={"transcript": "support"}, headers=auth)
+        assert answer.status_code == 202 and answer.json()["position"] == 1
+        bad = http.post("/api/demo/replay", json={"transcript": str(tmp_path / "nope.jsonl")}, headers=auth)
+        assert bad.status_code == 422 and "nope.jsonl" in bad.json()["detail"]
+        for _ in range(MAX_QUEUED - 1):
+            http.post("/api/demo/replay", json={"transcript": "sales"}, headers=auth)
+        assert http.post("/api/demo/replay", json={"transcript": "sales"}, headers=auth).status_code == 429
+    assert replays.queue.get_nowait()[0] == "support"
+
+    data = DemoDir(tmp_path)
+    assert data.running() is None
+    data.write_running(RunningDemo(pid=os.getpid(), langflow_url="http://127.0.0.1:1", langflow_api_key="k",
+                                   bridge_url="http://127.0.0.1:2", api_token="t"))
+    assert data.running() is not None and oct(data.running_path.stat().st_mode & 0o777) == "0o600"
+    data.clear_running()
+    assert data.running() is None

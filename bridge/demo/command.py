@@ -56,6 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "between runs, so the second run starts faster; delete it to start afresh. Ctrl-C stops everything."
     )
     add = parser.add_argument
+    add("action", nargs="?", choices=["run", "replay"], default="run",
+        help="run (default): start the demo; replay: make the demo running on --data-dir play another meeting "
+        "(--transcript), e.g. after editing a flow")
     add("--transcript", default="sales", metavar="NAME|PATH",
         help=f"the meeting to replay: a bundled sample ({', '.join(sample_names())}) or a .jsonl, .vtt, .srt or "
         "AMI .json file (default: %(default)s, the sales discovery call)")
@@ -76,11 +79,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="how long Langflow may take to start (default: %(default)s)")
     add("--settle-timeout", type=_positive_float, default=180.0, metavar="S",
         help="how long to wait after the meeting for its last windows (default: %(default)s)")
+    add("--force-flows", action="store_true",
+        help="replace flows edited in the demo's Langflow with the bundled ones (each edited flow is saved to "
+        "DATA_DIR/flow-backups/ first); without it an edited flow is kept and the demo says so")
     add("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level on the terminal; the data directory's demo.log gets INFO and up (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "replay":
+        return _ask_replay(args)
     try:
         transcript = load_transcript(args.transcript)
     except TranscriptError as exc:
@@ -96,9 +104,40 @@ def run(args: argparse.Namespace) -> int:
         port=args.port, langflow_port=args.langflow_port, exit_when_done=args.exit_when_done,
         langflow_timeout_s=args.langflow_timeout, settle_timeout_s=args.settle_timeout,
         anthropic_api_key=os.environ.get("ANTHROPIC_API_KEY", "").strip() or None, flows_config=args.flows_config,
-        log_level=args.log_level,
+        log_level=args.log_level, force_flows=args.force_flows,
     )
     return asyncio.run(_main(options))
+
+
+def _ask_replay(args: argparse.Namespace) -> int:
+    """`demo replay`: ask the demo running on --data-dir to play --transcript next."""
+    import httpx
+
+    from bridge.demo.datadir import DemoDir
+
+    running = DemoDir(args.data_dir).running()
+    if running is None:
+        print(f"rtms-langflow demo replay: no demo is running on {args.data_dir} (start one with `rtms-langflow "
+              "demo`, or pass its --data-dir)", file=sys.stderr)
+        return EXIT_FAILED
+    name = args.transcript
+    if name not in sample_names() and Path(name).exists():
+        name = str(Path(name).resolve())  # the demo may run in another directory
+    try:
+        response = httpx.post(f"{running.bridge_url}/api/demo/replay", json={"transcript": name}, timeout=30,
+                              headers={"Authorization": f"Bearer {running.api_token}"}, trust_env=False)
+    except httpx.HTTPError as exc:
+        print(f"rtms-langflow demo replay: cannot reach the demo at {running.bridge_url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if response.status_code != 202:
+        detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else ""
+        print(f"rtms-langflow demo replay: the demo refused (HTTP {response.status_code}): {detail or response.text}",
+              file=sys.stderr)
+        return EXIT_USAGE if response.status_code == 422 else EXIT_FAILED
+    answer = response.json()
+    print(f"Queued {answer['title']!r} in the demo on {args.data_dir}; its insights print in the demo's terminal and "
+          "show on the dashboard.")
+    return EXIT_OK
 
 
 async def _main(options: DemoOptions) -> int:

@@ -3,8 +3,10 @@
 Layout: `langflow/` (Langflow's SQLite database, config, temp files and `langflow.log`), `bridge.db` (the store),
 `demo.log` (the bridge's JSON logs),
 `credentials.json` (Langflow's secret key, API key and superuser password: the secret key must stay the same for
-the credentials Langflow stored encrypted to stay readable) and `demo.lock` (one demo per directory). A Langflow
-orphaned by a demo that was killed outright is found by its working directory and stopped by the next run.
+the credentials Langflow stored encrypted to stay readable), `demo.lock` (one demo per directory), `running.json`
+(where the running demo's Langflow and bridge listen, for `demo replay` and `flows push/pull --demo-dir`), and
+`pushed-flows.json` with `flow-backups/` (what the demo last wrote to Langflow, so it never overwrites an edit).
+A Langflow orphaned by a demo that was killed outright is found by its working directory and stopped by the next run.
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ class LangflowCredentials(BaseModel):
     def new(cls) -> LangflowCredentials:
         return cls(secret_key=fernet_key(), api_key="lf-demo-" + secrets.token_urlsafe(18),
                    password="demo-" + secrets.token_urlsafe(9))
+
+
+class RunningDemo(BaseModel):
+    """Where a running demo listens; written once it is up, removed when it stops."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pid: int
+    langflow_url: str
+    langflow_api_key: str
+    bridge_url: str
+    api_token: str
 
 
 @dataclass
@@ -91,6 +105,32 @@ class DemoDir:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+    @property
+    def running_path(self) -> Path:
+        return self.root / "running.json"
+
+    def write_running(self, running: RunningDemo) -> None:
+        fd = os.open(self.running_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(running.model_dump_json(indent=2))
+
+    def clear_running(self) -> None:
+        self.running_path.unlink(missing_ok=True)
+
+    def running(self) -> RunningDemo | None:
+        """The demo running on this directory, if any: its `running.json`, when its process is alive."""
+        try:
+            running = RunningDemo.model_validate_json(self.running_path.read_text(encoding="utf-8"))
+        except (OSError, ValidationError):
+            return None
+        try:
+            os.kill(running.pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return running
 
     def credentials(self) -> LangflowCredentials:
         """The Langflow credentials of this directory, made on the first run."""

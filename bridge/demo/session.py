@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -26,9 +27,9 @@ import uvicorn
 from pydantic import SecretStr
 
 from bridge.demo.console import Console, clock, format_end_summary, format_insight, format_ticket
-from bridge.demo.datadir import DemoDir
+from bridge.demo.datadir import DemoDir, RunningDemo
+from bridge.demo.replay import ReplayQueue, add_replay_routes
 from bridge.demo.watch import MeetingWatch, changes
-from bridge.flows_build import NODE_IDS
 from bridge.langflow_process import LangflowProcess, LangflowStartError, port_in_use
 from bridge.logs import JsonFormatter, get_logger
 from bridge.server import BridgeServer
@@ -40,8 +41,10 @@ from bridge.store import Store
 
 log = get_logger(__name__)
 
-MODEL_NODE = NODE_IDS["model"]  # the flows' Anthropic node: its base_url is tweaked to the offline server
+MODEL_TYPE = "AnthropicModel"  # every Anthropic node of a flow (by component type): its base_url goes offline
 OFFLINE_KEY = "offline-demo-key"  # the offline server takes any non-empty key
+OPENAI_TYPE = "OpenAIModel"  # Langflow's OpenAI node, when a lead swaps the model
+OFFLINE_OPENAI_KEY = "offline-demo-openai-key"  # not a server env value: Langflow sends those to default hosts only
 ANTHROPIC_MODELS_URL = "https://api.anthropic.com/v1/models"
 
 
@@ -63,6 +66,7 @@ class DemoOptions:
     anthropic_api_key: str | None = None
     flows_config: Path | None = None
     log_level: str = "WARNING"
+    force_flows: bool = False
 
 
 class _EmbeddedServer(BridgeServer):
@@ -143,6 +147,8 @@ class DemoSession:
         self.client_secret = secrets.token_urlsafe(24)
         self._t0: int | None = None
         """Epoch ms of the meeting's start (its timeline), for the `[mm:ss]` of each insight."""
+        self.replays = ReplayQueue()
+        self._playing: Transcript = options.transcript
 
     @property
     def offline(self) -> bool:
@@ -169,13 +175,19 @@ class DemoSession:
                 llm = OfflineLLM()
                 await llm.start()
                 stack.push_async_callback(llm.stop)
-                tweaks = {MODEL_NODE: {"base_url": llm.base_url}}
+                # A flow whose model node a lead swapped for Langflow's OpenAI one runs offline too.
+                tweaks = {MODEL_TYPE: {"base_url": llm.base_url},
+                          OPENAI_TYPE: {"openai_api_base": f"{llm.base_url}/v1", "api_key": OFFLINE_OPENAI_KEY}}
             flows_dir = flows_dir_for(self.data)
             stack.push_async_callback(self._stop_langflow)
-            langflow = await self._start_langflow(flows_dir)
-            await self._ensure_flows(langflow, flows_dir)
+            langflow = await self._start_langflow()
+            await self._sync_flows(langflow, flows_dir)
 
             app, bridge_url = await self._start_bridge(stack, langflow, tweaks)
+            self.data.write_running(RunningDemo(pid=os.getpid(), langflow_url=langflow.base_url,
+                                                langflow_api_key=langflow.api_key, bridge_url=bridge_url,
+                                                api_token=self.api_token))
+            stack.callback(self.data.clear_running)
             store = await self._store(stack, app)
             bus = getattr(app.state.bridge, "bus", None)
             if getattr(app.state.bridge, "pipeline", None) is None:
@@ -183,7 +195,19 @@ class DemoSession:
                                   "create_app): no flow will run, the store gets no insights.")
 
             sim = await stack.enter_async_context(Simulator(self._simulator_config(app, bridge_url)))
-            return await self._replay(sim, store, bus)
+            status = await self._replay(sim, store, bus, self.options.transcript, self.options.transcript_name)
+            self.finished = True
+            if self.options.exit_when_done:
+                return status
+            while True:
+                self.console.line("Still serving the dashboard; replay a meeting from it (or `rtms-langflow demo "
+                                  f"replay --data-dir {self.options.data_dir}`), or press Ctrl-C to stop everything.")
+                name, transcript = await self.replays.next()
+                self.replays.playing = name
+                try:
+                    await self._replay(sim, store, bus, transcript, name)
+                finally:
+                    self.replays.playing = None
 
     # -- parts -----------------------------------------------------------------------------------------------------
 
@@ -229,10 +253,10 @@ class DemoSession:
         if response.status_code != 200:
             self.console.line(f"  WARNING: the Anthropic API answered HTTP {response.status_code} to a key check.")
 
-    async def _start_langflow(self, flows_dir: Path) -> LangflowProcess:
+    async def _start_langflow(self) -> LangflowProcess:
         creds = self.data.credentials()
-        env = {"LANGFLOW_LOAD_FLOWS_PATH": str(flows_dir),
-               "ANTHROPIC_API_KEY": self.options.anthropic_api_key or OFFLINE_KEY}
+        # No LANGFLOW_LOAD_FLOWS_PATH: Langflow would write the files over the flows at every start, edits and all.
+        env = {"ANTHROPIC_API_KEY": self.options.anthropic_api_key or OFFLINE_KEY}
         if self.offline:
             # Langflow refuses private addresses unless allowed: the model node must reach the loopback server.
             env["LANGFLOW_SSRF_ALLOWED_HOSTS"] = "127.0.0.1"
@@ -268,22 +292,22 @@ class DemoSession:
             # In a thread, so a second Ctrl-C (`force_stop`) is still handled while Langflow shuts down.
             await asyncio.to_thread(self.langflow.stop)
 
-    async def _ensure_flows(self, langflow: LangflowProcess, flows_dir: Path) -> None:
-        """Langflow loads the flows at start-up; push any that are missing (a load error shows in its log)."""
-        from bridge.flows_push import FlowPushError, load_flow_files, push_flows
+    async def _sync_flows(self, langflow: LangflowProcess, flows_dir: Path) -> None:
+        """Write the flows to Langflow, keeping any edited there since the demo last wrote them (`--force-flows`
+        replaces those after a backup); what was kept or replaced is said in one line each."""
+        from bridge.flows_push import FlowPushError, push_flows
 
-        wanted = {flow["endpoint_name"] for flow in load_flow_files(flows_dir).values()}
-        async with httpx.AsyncClient(base_url=langflow.base_url, headers={"x-api-key": langflow.api_key},
-                                     timeout=30, trust_env=False) as http:
-            response = await http.get("/api/v1/flows/", params={"get_all": "true", "header_flows": "true"})
-        have = {f.get("endpoint_name") for f in response.json()} if response.status_code == 200 else set()
-        if wanted <= have:
-            return
-        log.warning("demo.flows_missing", extra={"missing": sorted(wanted - have)})
         try:
-            await push_flows(langflow.base_url, langflow.api_key, flows_dir)
+            pushed = await push_flows(langflow.base_url, langflow.api_key, flows_dir, state_dir=self.data.root,
+                                      force=self.options.force_flows)
         except FlowPushError as exc:
             raise DemoError(f"the flows could not be loaded into Langflow: {exc}") from None
+        for flow in pushed:
+            if flow.outcome in ("kept", "replaced"):
+                self.console.line(f"  Flows: {flow.line()}")
+        fresh = [f.endpoint_name for f in pushed if f.outcome in ("created", "updated")]
+        if fresh:
+            self.console.line(f"  Flows: wrote {', '.join(fresh)} to Langflow")
 
     async def _start_bridge(self, stack: contextlib.AsyncExitStack, langflow: LangflowProcess,
                             tweaks: dict[str, dict[str, str]]) -> tuple[Any, str]:
@@ -303,6 +327,7 @@ class DemoSession:
             shutdown_timeout_s=5.0, log_level=self.options.log_level,
         )
         app = create_app(settings)
+        add_replay_routes(app, settings.api_token, self.replays)
         config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False, timeout_graceful_shutdown=3)
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="bridge")
@@ -348,10 +373,11 @@ class DemoSession:
 
     # -- the meeting -------------------------------------------------------------------------------------------------
 
-    async def _replay(self, sim: Simulator, store: Store, bus: Any) -> int:
+    async def _replay(self, sim: Simulator, store: Store, bus: Any, transcript: Transcript, name: str) -> int:
         o = self.options
-        title = o.transcript.meta.title or o.transcript_name
-        handle = await sim.start_meeting(MeetingSpec(transcript=o.transcript, name=title))
+        self._t0, self._playing = None, transcript
+        title = transcript.meta.title or name
+        handle = await sim.start_meeting(MeetingSpec(transcript=transcript, name=title))
         stream_id = handle.rtms_stream_id
         self.console.line(f"Meeting started (stream {stream_id}); insights print as the flows answer:")
         watch = MeetingWatch(store, stream_id)
@@ -365,8 +391,8 @@ class DemoSession:
                         break
                     position = int((time.monotonic() - started) * o.speed * 1000)
                     self.console.status(
-                        f"  … meeting {clock(min(position, o.transcript.duration_ms))} / "
-                        f"{clock(o.transcript.duration_ms)}", key="", every_s=30)
+                        f"  … meeting {clock(min(position, transcript.duration_ms))} / "
+                        f"{clock(transcript.duration_ms)}", key="", every_s=30)
         finally:
             if not meeting.done():
                 meeting.cancel()
@@ -377,10 +403,9 @@ class DemoSession:
         await self._print_fresh(watch, store, stream_id)
         meeting_rec = await store.get_meeting(stream_id)
         self.console.line(format_end_summary(
-            title=title, length_ms=o.transcript.duration_ms, insights=await store.insights(stream_id),
+            title=title, length_ms=transcript.duration_ms, insights=await store.insights(stream_id),
             tickets=await store.tickets(stream_id), figures=meeting_rec.figures if meeting_rec else None,
             t0_ms=self._t0, width=self.console.width))
-        self.finished = True
         status = 0
         if not report.complete:
             self.console.line(f"The meeting did not complete: {report.errors or 'lines were not delivered'}")
@@ -390,11 +415,7 @@ class DemoSession:
                               f"{self.langflow.log_path if self.langflow else ''}")
             status = 1
         self.console.line(f"Dashboard: {self.dashboard_url}")
-        if o.exit_when_done:
-            return status
-        self.console.line("Still serving the dashboard; press Ctrl-C to stop everything.")
-        await asyncio.Event().wait()
-        return status  # not reached: Ctrl-C cancels the wait
+        return status
 
     async def _settle(self, watch: MeetingWatch, store: Store, stream_id: str) -> int:
         """Wait for the meeting's end to reach the store and its last windows to finish; unfinished windows left."""
@@ -426,8 +447,8 @@ class DemoSession:
             return
         if self._t0 is None:
             first = await store.lines(stream_id, limit=1)
-            if first and self.options.transcript.utterances:
-                self._t0 = first[0].start_ms - self.options.transcript.utterances[0].start_ms
+            if first and self._playing.utterances:
+                self._t0 = first[0].start_ms - self._playing.utterances[0].start_ms
         width = self.console.width
         for record in fresh.insights:
             self.console.line(format_insight(record, self._t0, width))

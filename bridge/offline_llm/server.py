@@ -31,6 +31,7 @@ from bridge.logs import get_logger
 from bridge.offline_llm.cache import CacheRequestError, PromptCache
 from bridge.offline_llm.clock import Clock, ManualClock, ScaledClock
 from bridge.offline_llm.model import respond
+from bridge.offline_llm.openai_wire import add_chat_completions
 from bridge.offline_llm.wire import MessagesRequest, ResponseUsage, error_body, stream_events
 
 log = get_logger(__name__)
@@ -200,6 +201,7 @@ def create_app(config: OfflineLLMConfig | None = None) -> FastAPI:
         clock.set(now_ms)
         return JSONResponse({"now_ms": now_ms})
 
+    add_chat_completions(app)  # the same answers in OpenAI's Chat Completions format, at <base_url>/v1
     return app
 
 

@@ -5,11 +5,17 @@ circuit breaker), `[defaults]` and one `[flows.<endpoint_name>]` table per flow,
 configuration change.
 Every error names the file, the flow and the key (`flows.toml: flow 'objection_coach': triggers.turn.min_chars:
 ...`), because a typo here would otherwise silently run nothing.
+
+Tweaks name the node they change by its component type (`RTMSObjectionDetector`, the component's stable `name`:
+every node of that type), by node id (`RTMSObjectionDetector-zrtms`), or by display name. Node ids are generated,
+so a flow rebuilt from the palette has new ones: `resolve_tweaks` maps the keys onto the ids the flow actually has,
+and an id the flow no longer has falls back to its type (the part before the last `-`).
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ __all__ = [
     "TurnTrigger",
     "load_flows_config",
     "parse_flows_config",
+    "resolve_tweaks",
 ]
 
 BUNDLED_CONFIG = "flows.toml"
@@ -137,6 +144,43 @@ class FlowsConfig(_Strict):
         return merged
 
 
+@dataclass(frozen=True)
+class FlowNode:
+    """What tweaks can name a node by: its id, its display name, and its component's names (`types`: the node
+    type, e.g. `RTMSObjectionDetector` in our flows but `ext:zoom_rtms:ObjectionDetectorComponent@official` when
+    dragged from the palette, the component's stable `name`, and its class name)."""
+
+    id: str
+    types: tuple[str, ...]
+    display_name: str = ""
+
+
+def resolve_tweaks(tweaks: Tweaks, nodes: list[FlowNode]) -> tuple[Tweaks, list[str]]:
+    """`tweaks` keyed by the flow's own node ids (display names stay: Langflow resolves those), and the keys that
+    matched no node. A key naming a node's id wins over one naming its component."""
+    ids = {n.id for n in nodes}
+    names = {n.display_name for n in nodes if n.display_name}
+    by_type: dict[str, list[str]] = {}
+    for node in nodes:
+        for name in dict.fromkeys(node.types):
+            by_type.setdefault(name, []).append(node.id)
+    resolved: Tweaks = {}
+    unmatched: list[str] = []
+    exact: list[tuple[str, dict[str, Any]]] = []
+    for key, values in tweaks.items():
+        if key in ids or (key in names and key not in by_type):
+            exact.append((key, values))
+            continue
+        targets = by_type.get(key) or by_type.get(key.rsplit("-", 1)[0] if "-" in key else "", [])
+        if not targets:
+            unmatched.append(key)
+        for node_id in targets:
+            resolved.setdefault(node_id, {}).update(values)
+    for key, values in exact:
+        resolved.setdefault(key, {}).update(values)
+    return resolved, unmatched
+
+
 def _key(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(table)"
 
@@ -194,7 +238,8 @@ def parse_flows_config(text: str, source: str = BUNDLED_CONFIG) -> FlowsConfig:
         tweaks: Tweaks = {node: dict(values) for node, values in defaults.tweaks.items()}
         raw_tweaks = table.get("tweaks", {})
         if not isinstance(raw_tweaks, dict) or not all(isinstance(v, dict) for v in raw_tweaks.values()):
-            raise FlowsConfigError(source, "must be a table of node id = { field = value }", flow=name, key="tweaks")
+            raise FlowsConfigError(source, "must be a table of component type (or node id) = { field = value }",
+                                   flow=name, key="tweaks")
         for node, values in raw_tweaks.items():
             tweaks.setdefault(node, {}).update(values)
         merged = {**defaults.model_dump(exclude={"tweaks"}), **table, "tweaks": tweaks, "name": name}

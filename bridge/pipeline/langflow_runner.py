@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from bridge.contracts import ObjectionInsights, SummaryInsights, TicketInsights, parse_insights
 from bridge.logs import get_logger
 from bridge.pipeline.config import RunnerConfig, Tweaks
+from bridge.pipeline.flow_nodes import FlowNodes
 
 __all__ = ["CircuitBreaker", "CircuitOpen", "LangflowRunner", "RunError", "RunResult"]
 
@@ -130,6 +131,7 @@ class LangflowRunner:
         # Per-attempt limits come from each flow's timeout_s (asyncio.timeout); the client's own is a backstop.
         self.client = client or AsyncClient(self.base_url, api_key=api_key or None, timeout=600.0)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s, clock)
+        self.nodes = FlowNodes(self.client)  # tweaks by component type -> this flow's node ids
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.clock = clock
@@ -148,6 +150,8 @@ class LangflowRunner:
     async def run(self, flow: str, window_json: str, *, stream_id: str, timeout_s: float,
                   tweaks: Tweaks | None = None) -> RunResult:
         """Send one window once; raises `RunError` (`CircuitOpen` when the breaker let nothing through)."""
+        if tweaks and self.breaker.ready():
+            tweaks = await self.nodes.resolve(flow, tweaks)
         request = _RunRequest(input_value=window_json, tweaks=tweaks or None, session_id=f"{stream_id}:{flow}")
         if not self.breaker.allow():
             raise CircuitOpen(flow, stream_id, f"Langflow circuit open (retry in {self.breaker.retry_in():.1f}s)",

@@ -150,15 +150,15 @@ def test_upload_through_the_api_upserts(langflow: LangflowServer, offline_llm_pr
     assert parse_insights(answer.json()["outputs"][0]["outputs"][0]["results"]["message"]["text"]).kind == "objections"
 
 
-async def test_push_flows_upserts_by_id(langflow: LangflowServer) -> None:
-    # One flow missing (a fresh server): push creates it under its fixed id and updates the others in place.
+async def test_push_flows_upserts_by_id(langflow: LangflowServer, tmp_path: Path) -> None:
+    # One flow missing (a fresh server): push creates it under its fixed id and leaves the others (same content).
     async with httpx.AsyncClient(base_url=langflow.base_url, headers={"x-api-key": langflow.api_key},
                                  timeout=30) as client:
         assert (await client.delete(f"/api/v1/flows/{flow_id('objection_coach')}")).status_code == 200
-    pushed = await push_flows(langflow.base_url, langflow.api_key, REPO / "flows")
-    assert {(p.endpoint_name, p.flow_id, p.created) for p in pushed} == {
-        (n, flow_id(n), n == "objection_coach") for n in FLOWS}
-    built = await push_flows(langflow.base_url, langflow.api_key)
+    pushed = await push_flows(langflow.base_url, langflow.api_key, REPO / "flows", state_dir=tmp_path)
+    assert {(p.endpoint_name, p.flow_id, p.outcome) for p in pushed} == {
+        (n, flow_id(n), "created" if n == "objection_coach" else "unchanged") for n in FLOWS}
+    built = await push_flows(langflow.base_url, langflow.api_key, state_dir=tmp_path)
     assert [p.flow_id for p in built] == [p.flow_id for p in pushed]
 
 

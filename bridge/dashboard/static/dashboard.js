@@ -717,6 +717,45 @@
     openStream(id);
   }
 
+  // The demo (`rtms-langflow demo`) can replay a meeting on demand: after an edit in Langflow, see it at once.
+  async function setupReplay() {
+    let demo;
+    try {
+      demo = await api("demo");
+    } catch {
+      return; // not a demo: no button
+    }
+    const select = $("replay-transcript");
+    select.replaceChildren(...demo.transcripts.map((name) => {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = name;
+      return option;
+    }));
+    $("replay").hidden = false;
+  }
+
+  $("replay-button").addEventListener("click", async () => {
+    const button = $("replay-button");
+    button.disabled = true;
+    try {
+      const response = await fetch("api/demo/replay", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ transcript: $("replay-transcript").value }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new ApiError(response.status, typeof body.detail === "string" ? body.detail : "");
+      showError("");
+      button.textContent = "Queued";
+      setTimeout(() => { button.textContent = "Replay"; }, 3000);
+    } catch (err) {
+      showError(`Replay refused: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   async function start() {
     state.token = takeToken();
     if (!state.token) { signOut(""); return; }
@@ -731,6 +770,7 @@
     renderInfo(info);
     $("app").hidden = false;
     $("sign-out").hidden = false;
+    setupReplay();
     await loadMeetings();
     clearInterval(state.listTimer);
     state.listTimer = setInterval(loadMeetings, LIST_POLL_MS);
