@@ -16,7 +16,7 @@ from bridge.store.models import Base
 from tests.store.conftest import Target
 from tests.store.helpers import line, meeting
 
-TABLES = {"meetings", "participants", "lines", "windows", "insights", "tickets"}
+TABLES = {"meetings", "participants", "lines", "windows", "insights", "tickets", "stream_accounts", "pending_purges"}
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -33,7 +33,7 @@ async def test_upgrade_from_empty_then_reopen_is_a_no_op(target: Target) -> None
     try:
         async with store.engine.connect() as conn:
             assert await conn.run_sync(_tables) == TABLES | {"alembic_version"}
-            assert await conn.run_sync(migrations.current_revision) == migrations.head_revision() == "0002"
+            assert await conn.run_sync(migrations.current_revision) == migrations.head_revision() == "0004"
         await meeting(store)
         assert await store.add_line("s1", line(1))
     finally:
@@ -41,7 +41,7 @@ async def test_upgrade_from_empty_then_reopen_is_a_no_op(target: Target) -> None
     again = await target.open()
     try:
         async with again.engine.connect() as conn:
-            assert await conn.run_sync(migrations.current_revision) == "0002"
+            assert await conn.run_sync(migrations.current_revision) == "0004"
             assert (await conn.execute(text("SELECT count(*) FROM alembic_version"))).scalar() == 1
         assert await again.last_line_seq("s1") == 1
     finally:
