@@ -151,7 +151,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
 
         purger = Purger(
             store, delete_stream=delete_stream, metrics=purge_metrics, flows=sorted(flows.flows) if flows else (),
-            langflow=LangflowPurgeClient(settings.langflow_url, settings.langflow_api_key.get_secret_value())
+            langflow=LangflowPurgeClient(settings.langflow_url, settings.langflow_api_key.get_secret_value(),
+                                         database_file=settings.langflow_database_file)
             if settings.langflow_url else None,
             # a run cancelled at the revoke may go on in Langflow for its whole timeout: purge again after it
             settle_s=max((f.timeout_s for f in flows.flows.values()), default=0.0) + 30.0 if flows else 0.0)

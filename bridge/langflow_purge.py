@@ -12,14 +12,22 @@ meeting's copies in Langflow are exactly those sessions. What Langflow keeps of 
   default in Langflow, off where the bridge starts Langflow): when the flow still has some, `kept` says so and the
   bridge logs the setting to change.
 
+Langflow's own database keeps copies of deleted rows: with `secure_delete` in `LANGFLOW_SQLITE_PRAGMAS` (set where
+the bridge starts Langflow) SQLite overwrites them in the database file, and given `database_file` the purge then
+truncates the write-ahead log, which still holds them as they were. On PostgreSQL the rows are gone; their dead
+tuples remain until VACUUM, and WAL segments until recycled.
+
 A Langflow that cannot be reached or answers 5xx/401 raises `LangflowPurgeError`; the caller keeps the purge
 pending and tries again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +52,23 @@ class LangflowPurgeError(RuntimeError):
     """Langflow did not confirm a deletion; the purge stays pending."""
 
 
+def truncate_wal(database_file: Path, busy_timeout_s: float = 30.0) -> None:
+    """`PRAGMA wal_checkpoint(TRUNCATE)` on Langflow's SQLite file (safe beside the running server: SQLite locks
+    across processes). Raises `LangflowPurgeError` when a reader keeps it from finishing."""
+    if not database_file.exists():
+        raise LangflowPurgeError(f"Langflow's database file {database_file} does not exist")
+    try:
+        connection = sqlite3.connect(database_file, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise LangflowPurgeError(f"Langflow's database {database_file}: {exc}") from None
+    if busy:
+        raise LangflowPurgeError(f"the write-ahead log of {database_file} could not be truncated (a reader holds it)")
+
+
 @dataclass
 class PurgeOutcome:
     sessions: int = 0
@@ -54,10 +79,11 @@ class PurgeOutcome:
 
 
 class LangflowPurgeClient:
-    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0,
+    def __init__(self, base_url: str, api_key: str, *, database_file: Path | None = None, timeout_s: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         headers = {"x-api-key": api_key} if api_key else {}
         self.base_url = base_url.rstrip("/")
+        self.database_file = database_file
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout_s,
                                          transport=transport, trust_env=False)
 
@@ -93,6 +119,8 @@ class LangflowPurgeClient:
             if isinstance(kept, dict) and int(kept.get("total") or 0) > 0:
                 outcome.kept.append(f"transactions of flow {flow_id} (set LANGFLOW_TRANSACTIONS_STORAGE_ENABLED"
                                     f"=false on Langflow; its API cannot delete them)")
+        if self.database_file is not None:
+            await asyncio.to_thread(truncate_wal, self.database_file)
         return outcome
 
     async def _delete_traces(self, sid: str) -> int:

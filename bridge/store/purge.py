@@ -82,6 +82,7 @@ class Purger:
         self.clock = clock
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
+        self._pass = asyncio.Lock()  # one pass at a time in this process (the worker, `wait_done`)
         self._task: asyncio.Task[None] | None = None
         self._undeleted: dict[str, None] = {}  # revoked streams whose rows the store refused to delete (yet)
 
@@ -146,6 +147,10 @@ class Purger:
 
     async def run_due(self) -> float:
         """One pass over what is due; returns the seconds until the next purge is due (at most `IDLE_CHECK_S`)."""
+        async with self._pass:
+            return await self._run_due()
+
+    async def _run_due(self) -> float:
         for stream_id in list(self._undeleted):
             try:
                 await self.delete_stream(stream_id)
