@@ -81,7 +81,7 @@ class SlowWindows(FakeLangflow):
             body = await request.json()
             self.requests.append({"endpoint": endpoint, "body": body})
             window = parse_window(body["input_value"]).window
-            await asyncio.sleep(self.slow.get((window.flow, window.seq), 0.0))
+            await asyncio.sleep(self.slow.get((window.flow, window.seq), 0.0))  # a slow run: time is the thing
             text = self.insights_for(body["input_value"])
             return JSONResponse({"session_id": body.get("session_id"), "outputs": [
                 {"inputs": {}, "outputs": [{"results": {"message": {"text": text}}}]}]})
