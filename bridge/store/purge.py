@@ -210,11 +210,14 @@ class Purger:
                                                                                       CopiesRemain)),
                       extra={"kind": row.kind, "target": row.target, "stage": stage, "failures": failures,
                              "retry_in_s": round(delay_s, 1), "error": str(exc)[:300]})
-            with contextlib.suppress(Exception):  # the store may be what failed: the row keeps its due time then
+            try:
                 async with self.store._write() as session:
                     await session.execute(update(PendingPurge).where(PendingPurge.id == row.id).values(
                         failures=failures, last_error=str(exc)[:2000],
                         next_at_ms=self.clock() + int(delay_s * 1000)))
+            except Exception as store_exc:  # the store itself failed: the row stays due, the next pass retries it
+                log.warning("purge failure not recorded", extra={"kind": row.kind, "target": row.target,
+                                                                 "error": str(store_exc)[:300]})
             return
         if finished:
             async with self.store._write() as session:
