@@ -1,6 +1,7 @@
 """A revoke removes the words everywhere the bridge put them: meetings whose every line carries a marker phrase run
-through the bridge (SQLite store) and a real Langflow 1.13 (the flows, the offline model); one is revoked (stop
-reason 8), the other's account is deauthorized (`app_deauthorized`). Then every file of both databases (with their
+through the bridge (SQLite store) and a real Langflow 1.13 (the flows, the offline model): one is revoked half-way
+(stop reason 8 while its runs are out), one after it ended, and the third's account is deauthorized
+(`app_deauthorized`). Then every file of both databases (with their
 -wal and -shm) is searched byte by byte, and every table of both row by row: the marker is nowhere. Before the purge
 the same search finds it in both, so the search looks in the right places."""
 
@@ -14,7 +15,7 @@ import pytest
 
 from bridge.rtms.enums import Product
 from bridge.rtms.webhooks import stream_payload
-from bridge.simulator import MeetingSpec
+from bridge.simulator import ChaosEvent, MeetingSpec
 from bridge.simulator.transcripts import Transcript, load_transcript
 from bridge.store.models import StreamAccount
 from bridge.store.purge import Purger
@@ -90,15 +91,20 @@ async def test_revoke_and_deauthorize_leave_the_words_nowhere(
     async with serve_bridge(settings, Collector()) as live:
         purger = live.app.state.bridge.purger
         assert isinstance(purger, Purger)
-        purger.settle_ms = 0  # no run of these meetings is in flight at the purge: one pass is the whole purge
+        purger.settle_ms = 20_000  # the second pass, after runs cut off by the revoke half-way could still write
         pipeline = pipeline_of(live)
         async with simulator(live, speed=60.0) as sim:
+            midway = await sim.start_meeting(MeetingSpec(
+                transcript=marked("planning_meeting", f"{MARKER}-midway"),
+                chaos=[ChaosEvent(kind="stop", at_line=15, stop_reason=8)]))
             revoked = await sim.start_meeting(MeetingSpec(transcript=marked("support_call", revoked_marker)))
             deauthorized = await sim.start_meeting(MeetingSpec(transcript=marked("sales_discovery", deauth_marker)))
             for handle in (revoked, deauthorized):
                 report = await handle.wait(timeout=300)
                 assert report.lines_sent == report.lines_total
                 await live.manager.wait_stream(handle.rtms_stream_id, 30)
+            report = await midway.wait(timeout=300)
+            assert report.stop_reason == 8 and 0 < report.lines_sent < report.lines_total
         assert await pipeline.wait_idle(300)
         store = store_of(live)
         for handle in (revoked, deauthorized):
@@ -120,7 +126,7 @@ async def test_revoke_and_deauthorize_leave_the_words_nowhere(
             "signature": "827edc3452044f0bc86bdd5684afb7d1e6becfa1a767f24df1b287853cf73000",
             "deauthorization_time": "2026-12-04T13:52:28.632Z", "client_id": "ADZ9k9bTWmGUoUbECUKU_a"})
         assert response.status_code == 200 and response.json() == {"status": "deauthorized"}
-        assert await purger.wait_done(120)
+        assert await purger.wait_done(180)
         failures = {stage: live.metric("rtms_purge_failures_total", stage=stage)
                     for stage in ("delete", "langflow", "copies", "store")}
         print("purge passes that failed and were retried:", failures)
@@ -128,8 +134,8 @@ async def test_revoke_and_deauthorize_leave_the_words_nowhere(
         after = everywhere(bridge_dir, langflow, MARKER)
         print("after the purge:", after)
         assert after == {}
-        for handle in (revoked, deauthorized):
+        for handle in (midway, revoked, deauthorized):
             assert await store.get_meeting(handle.rtms_stream_id) is None
-        assert live.metric("rtms_purges_total", kind="stream") == 2
+        assert live.metric("rtms_purges_total", kind="stream") == 3
         assert live.metric("rtms_purges_total", kind="account") == 1
         assert live.metric("rtms_purge_copies_kept_total") == 0
