@@ -44,14 +44,17 @@ from bridge.intake.events import MeetingEvent, MeetingEventConsumer
 from bridge.intake.manager import StreamManager
 from bridge.intake.metrics import CONTENT_TYPE_LATEST, IntakeMetrics
 from bridge.intake.webhook import webhook_router
+from bridge.langflow_purge import LangflowPurgeClient
 from bridge.logs import get_logger
 from bridge.pipeline.bus import EventBus
 from bridge.pipeline.config import load_flows_config
 from bridge.pipeline.consumer import Pipeline
 from bridge.pipeline.langflow_runner import LangflowRunner
 from bridge.pipeline.metrics import PipelineMetrics
+from bridge.rtms.enums import StopReason
 from bridge.settings import BridgeSettings
 from bridge.store import Store
+from bridge.store.purge import PurgeMetrics, Purger
 from bridge.teamchat import ChatClient, ChatDeliverer
 from bridge.teamchat.delivery import ChatTargets
 
@@ -98,6 +101,7 @@ class BridgeState:
     pipeline: Pipeline | None = None
     coordinator: Any = None  # bridge.cluster.coordinator.Coordinator while a replica runs
     solo: Solo | None = None  # while a bridge without Redis runs
+    purger: Purger | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def get_store(self) -> Store:
@@ -134,6 +138,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
     flows = load_flows_config(settings.flows_config) if settings.langflow_url else None  # bad file: fail now
     state = BridgeState(settings=settings, metrics=metrics, manager=manager, bus=EventBus(),
                         pipeline_metrics=PipelineMetrics(metrics.registry))
+    purge_metrics = PurgeMetrics(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,9 +151,29 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                                     flows.runner)
             pipeline = Pipeline(store, state.bus, flows, runner, max_concurrent_runs=settings.max_concurrent_runs,
                                 extra_tweaks=settings.langflow_tweaks, metrics=state.pipeline_metrics)
-            manager.on_revoke(pipeline.purge)
-        state.store, state.pipeline, consumers.pipeline = store, pipeline, pipeline
+
+        async def delete_stream(stream_id: str) -> None:
+            """A revoke or a deauthorized account: stop the stream if this process holds it, cancel its runs,
+            delete its rows (the store records the pending purge of its copies)."""
+            live = manager.streams.get(stream_id)
+            if live is not None:
+                live.stop("stopped", int(StopReason.STREAM_REVOKED))
+            if pipeline is not None:
+                await pipeline.purge(stream_id)
+            else:
+                await store.delete_stream(stream_id)
+
+        purger = Purger(
+            store, delete_stream=delete_stream, metrics=purge_metrics, flows=sorted(flows.flows) if flows else (),
+            langflow=LangflowPurgeClient(settings.langflow_url, settings.langflow_api_key.get_secret_value(),
+                                         database_file=settings.langflow_database_file)
+            if settings.langflow_url else None,
+            # a run cancelled at the revoke may go on in Langflow for its whole timeout: purge again after it
+            settle_s=max((f.timeout_s for f in flows.flows.values()), default=0.0) + 30.0 if flows else 0.0)
+        manager.on_revoke(purger.revoked)
+        state.store, state.pipeline, consumers.pipeline, state.purger = store, pipeline, pipeline, purger
         chat: _Chat | None = None
+        purger.start()
         try:
             if settings.chat_enabled:
                 chat = await _start_chat(settings, store, state.bus)
@@ -196,6 +221,8 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
                 if chat is not None:
                     await chat.close()
                 state.bus.close()
+                state.purger = None
+                await purger.close()  # what is still pending stays in the store for the next start
                 await store.close()
                 state.pipeline = None
                 state.store = None
@@ -205,7 +232,7 @@ def create_app(settings: BridgeSettings, consumer: MeetingEventConsumer | None =
     app.state.bridge = state
     manager.accepting = False  # until the lifespan starts
     app.include_router(webhook_router(settings, manager, metrics, cluster=lambda: state.coordinator or state.solo,
-                                      store=lambda: state.store))
+                                      store=lambda: state.store, purger=lambda: state.purger))
     for router in _read_routers(state):
         app.include_router(router)
     _add_zoomapp(app, state)

@@ -2,9 +2,11 @@
 
 Used by `rtms-langflow demo` and by the test suite (`tests/langflow_server.py`). Everything Langflow writes goes
 under one work directory (SQLite database, config dir, TMPDIR for its lock files and telemetry outbox, its log);
-no `LANGFLOW_*` or `ANTHROPIC_*` variable of the caller leaks in. Authentication is an API key from the environment
-(`LANGFLOW_API_KEY_SOURCE=env`) plus a superuser for the UI. The process runs in its own session, so a Ctrl-C in the
-terminal does not reach it half-way and `stop()` can kill the whole tree (the CLI, gunicorn and its worker).
+no `LANGFLOW_*` or `ANTHROPIC_*` variable of the caller leaks in. What Langflow would keep of a revoked meeting
+that its API cannot delete is not kept (`PRIVACY_DEFAULTS`; an `env_overrides` entry wins). Authentication is an
+API key from the environment (`LANGFLOW_API_KEY_SOURCE=env`) plus a superuser for the UI. The process runs in its
+own session, so a Ctrl-C in the terminal does not reach it half-way and `stop()` can kill the whole tree (the CLI,
+gunicorn and its worker).
 
     lf = LangflowProcess(workdir, env_overrides={"LANGFLOW_LOAD_FLOWS_PATH": "flows"})
     lf.spawn()
@@ -34,6 +36,15 @@ import httpx
 from bridge.logs import get_logger
 
 log = get_logger(__name__)
+
+# What Langflow keeps of a run that the bridge's purge (`bridge.langflow_purge`) cannot delete through its API, or only
+# per flow: off. Deleted rows are overwritten (secure_delete); the purge truncates the WAL itself (`database_path`).
+PRIVACY_DEFAULTS: dict[str, str] = {
+    "LANGFLOW_TRANSACTIONS_STORAGE_ENABLED": "false",
+    "LANGFLOW_VERTEX_BUILDS_STORAGE_ENABLED": "false",
+    "LANGFLOW_SQLITE_PRAGMAS": '{"synchronous": "NORMAL", "journal_mode": "WAL", "busy_timeout": 30000, '
+                               '"secure_delete": "ON"}',
+}
 
 # What a starting Langflow 1.13 writes to its log, in order, and what it is busy with from then on. Only for progress
 # display: an unknown or changed log just leaves the phase at the last marker seen.
@@ -151,6 +162,11 @@ class LangflowProcess:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def database_path(self) -> Path:
+        """Langflow's SQLite file (the bridge's purge truncates its write-ahead log: `langflow_database_file`)."""
+        return self.workdir / "langflow.db"
+
+    @property
     def log_path(self) -> Path:
         return self.workdir / self.log_name
 
@@ -176,7 +192,7 @@ class LangflowProcess:
                 "LANGFLOW_SECRET_KEY": self.secret_key,
                 "LANGFLOW_API_KEY_SOURCE": "env",
                 "LANGFLOW_API_KEY": self.api_key,
-                "LANGFLOW_DATABASE_URL": f"sqlite:///{self.workdir / 'langflow.db'}",
+                "LANGFLOW_DATABASE_URL": f"sqlite:///{self.database_path}",
                 "LANGFLOW_CONFIG_DIR": str(config),
                 "LANGFLOW_DO_NOT_TRACK": "true",
                 "LANGFLOW_CREATE_STARTER_PROJECTS": "false",
@@ -185,6 +201,7 @@ class LangflowProcess:
                 # litellm (imported by Langflow) would otherwise fetch its model price list from the internet.
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "PYTHONUNBUFFERED": "1",
+                **PRIVACY_DEFAULTS,
             }
         )
         env.update(self.env_overrides)

@@ -133,6 +133,9 @@ class BridgeSettings(ZoomCredentials):
     flows_config: Path | None = Field(default=None,
                                       description="TOML file mapping flows (endpoint names) to triggers "
                                                   "(default: the bundled bridge/pipeline/flows.toml).")
+    langflow_database_file: Path | None = Field(
+        default=None, description="Langflow's SQLite file, when Langflow runs on this machine with SQLite: after a "
+                                  "purge the bridge truncates its write-ahead log, which still holds deleted rows.")
     max_concurrent_runs: int = Field(default=16, ge=1, description="Flow runs in flight at once, all meetings.")
     langflow_tweaks: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(
         default_factory=dict,

@@ -13,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 
 from bridge.langflow_process import LangflowProcess, free_port
+from tests.waiting import until_sync
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = float(os.environ.get("RTMS_TEST_LANGFLOW_STARTUP_S", "240"))
@@ -93,17 +93,22 @@ class OfflineLLMProcess:
             self.process = subprocess.Popen(
                 cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        deadline = time.monotonic() + timeout_s
+        process = self.process
         with httpx.Client(timeout=2) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"offline LLM exited with {self.process.returncode}")
+
+            def serving() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"offline LLM exited with {process.returncode}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.base_url}/stats").status_code == 200:
-                        return self
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("offline LLM did not start")
+                    return client.get(f"{self.base_url}/stats").status_code == 200
+                return False
+
+            try:
+                until_sync(serving, timeout_s=timeout_s, poll_s=0.1, what="the offline LLM to start")
+            except BaseException:
+                self.stop()
+                raise
+        return self
 
     def stats(self) -> dict[str, Any]:
         response = httpx.get(f"{self.base_url}/stats", timeout=5)

@@ -26,6 +26,7 @@ import pytest
 
 from bridge.simulator.transcripts import Transcript, dumps_jsonl, load_transcript
 from tests.langflow_server import REPO
+from tests.waiting import until_sync
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -124,22 +125,25 @@ class DemoRun:
 
     def wait_for(self, pattern: str, timeout_s: float) -> re.Match[str]:
         """The first match of `pattern` in the output, waiting for it to be printed."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def printed_or_exited() -> bool:
             self.sample()
-            found = re.search(pattern, self.output)
-            if found:
-                return found
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.5)
+            return re.search(pattern, self.output) is not None or self.proc.poll() is not None
+
+        with contextlib.suppress(TimeoutError):
+            until_sync(printed_or_exited, timeout_s=timeout_s, poll_s=0.2)
+        found = re.search(pattern, self.output)
+        if found:
+            return found
         raise AssertionError(f"no {pattern!r} in the demo's output (exit {self.proc.poll()}):\n{self.output}")
 
     def wait(self, timeout_s: float) -> int:
-        deadline = time.monotonic() + timeout_s
-        while self.proc.poll() is None and time.monotonic() < deadline:
+        def exited() -> bool:
             self.sample()
-            time.sleep(0.5)
+            return self.proc.poll() is not None
+
+        with contextlib.suppress(TimeoutError):
+            until_sync(exited, timeout_s=timeout_s, poll_s=0.2)
         if self.proc.poll() is None:
             self.kill()
             raise AssertionError(f"the demo did not exit within {timeout_s:.0f} s:\n{self.output}")
@@ -219,8 +223,13 @@ def test_ctrl_c_mid_meeting_stops_everything(demo_home: Path) -> None:
             info = http.get("/api/info", headers={"authorization": f"Bearer {url[2]}"})
             assert info.status_code == 200 and info.json()["model"] == "offline", info.text
             assert http.get("/").status_code == 200
-        time.sleep(3)  # the meeting is streaming: Langflow, the bridge, the simulator and the model all run
-        run.sample()
+        # the meeting is streaming: Langflow, the bridge, the simulator and the model all run
+        def langflow_below() -> bool:
+            run.sample()
+            return len(run.seen) >= 2
+
+        with contextlib.suppress(TimeoutError):
+            until_sync(langflow_below, timeout_s=60, poll_s=0.2)
         assert len(run.seen) >= 2, f"expected Langflow and its worker below the demo, saw {run.seen}"
         run.proc.send_signal(signal.SIGINT)
         status = run.wait(90)

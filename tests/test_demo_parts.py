@@ -23,6 +23,7 @@ from bridge.demo.datadir import DataDirBusy, DemoDir, RunningDemo
 from bridge.demo.replay import MAX_QUEUED, ReplayQueue, add_replay_routes
 from bridge.langflow_process import LangflowProcess, LangflowStartError, startup_phase
 from bridge.store import InsightRecord, TicketRecord
+from tests.waiting import until_sync
 
 T0 = 1_760_000_000_000
 
@@ -92,20 +93,15 @@ def test_stop_kills_the_whole_group(tmp_path: Path) -> None:
     lf = LangflowProcess(workdir=tmp_path / "lf", python=python)
     lf.spawn()
     assert lf.pid is not None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (tmp_path / "lf" / "pids").exists():
-        time.sleep(0.05)
+    until_sync((tmp_path / "lf" / "pids").exists, timeout_s=10, what="the fake CLI to start its children")
     group = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _alive(int(p.name))
              and _pgid(int(p.name)) == lf.pid]
     assert len(group) >= 3, group
     started = time.monotonic()
     lf.stop(timeout_s=1.0)
     assert time.monotonic() - started < 8
-    for _ in range(100):  # SIGKILL is sent; the kernel takes a moment to end orphans on a loaded machine
-        if not any(_alive(pid) for pid in group):
-            break
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in group)
+    # SIGKILL is sent; the kernel takes a moment to end orphans on a loaded machine
+    until_sync(lambda: not any(_alive(pid) for pid in group), timeout_s=10, what="the whole group to end")
     assert lf.process is None and lf.pgid is None
 
 

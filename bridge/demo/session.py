@@ -322,7 +322,8 @@ class DemoSession:
             host="127.0.0.1", port=port, allowed_hosts=["127.0.0.1"], allow_insecure_ws=True,
             database_url=self.data.database_url, api_token=SecretStr(self.api_token),
             langflow_url=langflow.base_url, langflow_api_key=SecretStr(langflow.api_key),
-            flows_config=self.options.flows_config, langflow_tweaks=tweaks,
+            langflow_database_file=langflow.database_path, flows_config=self.options.flows_config,
+            langflow_tweaks=tweaks,
             model_label="offline" if self.offline else "anthropic",
             shutdown_timeout_s=5.0, log_level=self.options.log_level,
         )

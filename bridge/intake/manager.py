@@ -18,7 +18,6 @@ stream's stored spec (no webhook), `release` to hand a stream over, and hears ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections import OrderedDict
@@ -273,9 +272,12 @@ class StreamManager:
         stream.translator.forget()
         await stream.dispatcher.wait(self.settings.shutdown_timeout_s)
         ref = stream.translator.ref
-        with contextlib.suppress(Exception):
+        try:
             await self.consumer.handle(StreamRevoked(stream_id=ref.stream_id, instance_id=ref.instance_id,
                                                      product=ref.product))
+        except Exception:  # the revoke hooks below still delete what is stored (and retry until they can)
+            self.metrics.consumer_errors.inc()
+            log.exception("revoke not delivered to the consumer", extra={"stream_id": stream.stream_id})
         await self._run_revoke_hooks(stream.stream_id)
 
     async def _run_revoke_hooks(self, stream_id: str) -> None:
@@ -283,7 +285,8 @@ class StreamManager:
         for hook in self._revoke_hooks:
             try:
                 await hook(stream_id)
-            except Exception:
+            except Exception:  # the purger's own hook records what it could not do and retries it
+                self.metrics.consumer_errors.inc()
                 log.exception("revoke hook failed", extra={"stream_id": stream_id})
 
     def _spawn(self, coro: Awaitable[None]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 
@@ -41,9 +43,10 @@ from bridge.intake.metrics import IntakeMetrics
 from bridge.logs import get_logger
 from bridge.rtms.errors import MalformedWebhook, MissingSignature, SignatureError, StaleTimestamp, UnknownWebhookEvent
 from bridge.rtms.signatures import url_validation_response, verify_webhook_signature
-from bridge.rtms.webhooks import InstanceStarted, UrlValidation, WebhookEvent, parse_webhook
+from bridge.rtms.webhooks import InstanceStarted, RtmsStarted, UrlValidation, WebhookEvent, parse_webhook
 from bridge.settings import BridgeSettings
 from bridge.store import Store
+from bridge.store.purge import Purger
 
 log = get_logger(__name__)
 
@@ -58,6 +61,34 @@ class Cluster(Protocol):
     async def forget_delivery(self, keys: list[str]) -> None: ...
 
     async def handle(self, event: WebhookEvent, body: bytes) -> str: ...
+
+
+APP_DEAUTHORIZED = "app_deauthorized"
+
+
+class AppDeauthorized(BaseModel):
+    """Zoom's `app_deauthorized` payload: the app was uninstalled from `account_id` (by `user_id`); the account's
+    data is to be deleted (Zoom allows ten days; `user_data_retention` "true" would allow keeping it: the bridge
+    deletes it anyway). `signature` is for Zoom's Data Compliance call, which the bridge does not make."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    account_id: str = Field(min_length=1, max_length=200)
+    user_id: str | None = None
+    client_id: str | None = None
+    deauthorization_time: str | None = None
+    user_data_retention: str | bool | None = None
+
+
+def parse_deauthorized(body: bytes) -> AppDeauthorized:
+    """The verified body of an `app_deauthorized` event; `MalformedWebhook` names what is wrong."""
+    try:
+        envelope = json.loads(body)
+        return AppDeauthorized.model_validate(envelope["payload"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        where = "payload"
+        if isinstance(exc, ValidationError):
+            where += "." + ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise MalformedWebhook("missing or invalid", field=where, event=APP_DEAUTHORIZED) from None
 
 
 class SeenKeys:
@@ -94,9 +125,11 @@ def _event_key(event: WebhookEvent) -> str | None:
 
 def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: IntakeMetrics,
                    *, clock: Callable[[], float] = time.time, cluster: Callable[[], Cluster | None] = lambda: None,
-                   store: Callable[[], Store | None] = lambda: None) -> APIRouter:
+                   store: Callable[[], Store | None] = lambda: None,
+                   purger: Callable[[], Purger | None] = lambda: None) -> APIRouter:
     """`cluster()` returns the replica's coordinator while one runs (replicas), else None; `store()` the store
-    while the app runs (where meeting names go)."""
+    while the app runs (where meeting names go); `purger()` the app's purger while it runs (`app_deauthorized`,
+    and each stream's account from `*.rtms_started`)."""
     router = APIRouter()
     secret = settings.zoom_webhook_secret_token.get_secret_value()
     cap = settings.max_body_bytes
@@ -155,6 +188,8 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         try:
             event = parse_webhook(body)
         except UnknownWebhookEvent as exc:
+            if exc.event == APP_DEAUTHORIZED:
+                return await deauthorized(body, replay_key, now)
             seen.add(replay_key, now, 2 * window)
             log.info("unknown webhook event ignored", extra={"webhook_event": exc.event})
             return outcome("unknown_event", 200, {"status": "ignored"})
@@ -170,6 +205,8 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         if isinstance(event, InstanceStarted):
             return await named(event, replay_key, now)
 
+        if isinstance(event, RtmsStarted):
+            await remember_account(event)
         tracking = request.headers.get("x-zm-trackingid")
         keys = [key for key in (_event_key(event), f"trk:{tracking}" if tracking else None) if key]
         coordinator = cluster()
@@ -216,6 +253,40 @@ def webhook_router(settings: BridgeSettings, manager: StreamManager, metrics: In
         log.info("webhook", extra={"webhook_event": event.event, "outcome": "named",
                                    "has_topic": event.topic is not None})
         return outcome("named", 200, {"status": "named"})
+
+    async def remember_account(event: RtmsStarted) -> None:
+        """The stream's account, for a later `app_deauthorized`. A store failure does not refuse the stream: it is
+        logged and counted (that stream would then be missed by an account purge, not by a revoke)."""
+        account_id = event.payload.get("account_id")
+        keeper = purger()
+        if keeper is None or not isinstance(account_id, str) or not account_id:
+            return
+        try:
+            await keeper.remember_account(event.rtms_stream_id, account_id)
+        except Exception:
+            metrics.webhooks.labels("account_not_stored").inc()
+            log.exception("stream's account not stored", extra={"stream_id": event.rtms_stream_id})
+
+    async def deauthorized(body: bytes, replay_key: str, now: float) -> JSONResponse:
+        """Record the account purge before answering: once Zoom has its 200 nothing re-sends it. A store that
+        cannot record it gets a 503, and Zoom delivers again."""
+        try:
+            event = parse_deauthorized(body)
+        except MalformedWebhook as exc:
+            log.warning("malformed webhook", extra={"error": str(exc)})
+            return outcome("malformed", 400, {"error": str(exc)})
+        keeper = purger()
+        if keeper is None:
+            return outcome("not_accepting", 503, {"error": "starting or shutting down"})
+        try:
+            await keeper.deauthorize(event.account_id)
+        except Exception:
+            log.exception("account purge not recorded", extra={"account_id": event.account_id})
+            return outcome("store_unavailable", 503, {"error": "could not record the purge, retry later"})
+        seen.add(replay_key, now, 2 * window)
+        log.info("webhook", extra={"event": APP_DEAUTHORIZED, "outcome": "deauthorized",
+                                   "account_id": event.account_id})
+        return outcome("deauthorized", 200, {"status": "deauthorized"})
 
     def duplicate(event: WebhookEvent, replay_key: str, now: float) -> JSONResponse:
         seen.add(replay_key, now, 2 * window)

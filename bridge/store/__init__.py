@@ -14,7 +14,8 @@ API (`Store`; records in `bridge.store.records`; `None` arguments of updates kee
     upsert_participant(stream_id, user_id, name, role=None, *, joined_at_ms=None, left_at_ms=None, fence=None)
     save_join_spec(stream_id, *, instance_id, product, server_urls, id_key) -> None   # what rtms_started said
     join_spec(stream_id) -> JoinSpec | None ; unfinished_meetings() -> list[JoinSpec]  # live/reconnecting ones
-    delete_stream(stream_id) -> int                       # stop reason 8: every row of the stream, all tables
+    delete_stream(stream_id) -> int                       # stop reason 8: every row of the stream, all tables,
+                                                          # and a pending purge of its copies (`bridge.store.purge`)
     # transcript
     claim_stream(stream_id, fence, *, instance_id, product) -> bool   # a replica's lease token; False: a newer one
     add_line(stream_id, LineRecord, *, fence=None) -> bool  # False: the same line (line_key); SeqTaken: seq used

@@ -175,3 +175,33 @@ class ChatDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StreamAccount(Base):
+    """The Zoom account a stream belongs to (from `*.rtms_started`): `app_deauthorized` names an account only."""
+
+    __tablename__ = "stream_accounts"
+
+    stream_id: Mapped[str] = mapped_column(String, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String, index=True)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class PendingPurge(Base):
+    """A purge not yet known to be complete everywhere: kind "stream" (our rows are gone; Langflow's sessions of
+    `flows` and the database's copies may not be) or "account" (its streams are still to be purged). Deleted
+    once done; kept, with its failures, until then, so a crash or an unreachable Langflow forgets nothing."""
+
+    __tablename__ = "pending_purges"
+    __table_args__ = (UniqueConstraint("kind", "target", name="uq_pending_purges_kind_target"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String)
+    target: Mapped[str] = mapped_column(String)
+    flows: Mapped[str] = mapped_column(Text, server_default="[]")  # JSON list of flow names
+    reason: Mapped[str] = mapped_column(String)
+    passes: Mapped[int] = mapped_column(Integer, server_default="0")
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_at_ms: Mapped[int] = mapped_column(BigInteger)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)

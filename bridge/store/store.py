@@ -35,6 +35,8 @@ from bridge.store.models import (
     Meeting,
     MeetingName,
     Participant,
+    PendingPurge,
+    StreamAccount,
     Ticket,
     Window,
 )
@@ -274,10 +276,24 @@ class Store:
         except IntegrityError as exc:
             raise await self._integrity(exc, stream_id) from exc
 
-    async def delete_stream(self, stream_id: str) -> int:
-        """Delete every row of the stream in every table (stop reason 8); returns the number of rows deleted."""
+    async def delete_stream(self, stream_id: str, *, reason: str = "revoked") -> int:
+        """Delete every row of the stream in every table (stop reason 8); returns the number of rows deleted.
+
+        In the same transaction a pending purge (`bridge.store.purge`) is recorded with the flows the stream ran:
+        Langflow's copies of its sessions and the database's own copies are removed after, and retried until done,
+        so a crash or an unreachable Langflow between here and there forgets nothing."""
         deleted = 0
         async with self._write() as session:
+            flows = sorted((await session.scalars(
+                select(Window.flow).where(Window.stream_id == stream_id).distinct())).all())
+            now = self._clock()
+            pending = self._insert(PendingPurge).values(
+                kind="stream", target=stream_id, flows=_dumps(flows), reason=reason, next_at_ms=now,
+                created_at_ms=now)
+            await session.execute(pending.on_conflict_do_update(
+                index_elements=[PendingPurge.kind, PendingPurge.target],
+                set_={"next_at_ms": now, "flows": func.coalesce(
+                    func.nullif(pending.excluded.flows, "[]"), PendingPurge.flows)}))
             for model in (Insight, Ticket, Window, Line, Participant):
                 result = await session.execute(
                     delete(model).where(model.stream_id == stream_id).returning(model.id))
@@ -285,6 +301,7 @@ class Store:
             result = await session.execute(
                 delete(Meeting).where(Meeting.stream_id == stream_id).returning(Meeting.stream_id))
             deleted += len(result.all())
+            await session.execute(delete(StreamAccount).where(StreamAccount.stream_id == stream_id))
         log.info("stream deleted", extra={"stream_id": stream_id, "rows": deleted})
         return deleted
 

@@ -20,18 +20,15 @@ from pydantic import SecretStr
 from bridge.api import StreamTiming, api_router, dashboard_router
 from bridge.pipeline.bus import EventBus
 from bridge.store import InsightItem, LineRecord, NewWindow, Store
+from tests.waiting import until
 
 TOKEN = "api-test-token-5f2c"
 FAST = StreamTiming(heartbeat_s=0.3, ended_idle_s=1.0, max_stream_s=30.0, retry_ms=500)
 
 
 async def wait_until(predicate: Callable[[], bool], *, within_s: float = 5.0, step_s: float = 0.01) -> None:
-    """Poll `predicate` until true (bounded in time and count)."""
-    for _ in range(int(within_s / step_s) + 1):
-        if predicate():
-            return
-        await asyncio.sleep(step_s)
-    raise AssertionError(f"not true within {within_s} s")
+    """Poll `predicate` until true (bounded in time)."""
+    await until(predicate, timeout_s=within_s, poll_s=step_s)
 
 
 @dataclass
@@ -52,12 +49,10 @@ async def serve(app: FastAPI, *, access_log: bool = False) -> AsyncIterator[str]
                                            access_log=access_log, timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("uvicorn stopped during startup")
-                await asyncio.sleep(0.01)
+        await until(lambda: server.started or task.done(), timeout_s=10, what="uvicorn to start")
+        if not server.started:
+            task.result()
+            raise RuntimeError("uvicorn stopped during startup")
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://127.0.0.1:{port}"
     finally:

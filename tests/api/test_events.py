@@ -137,7 +137,7 @@ async def test_ends_after_the_meeting_ends_and_goes_quiet(api: ApiServer) -> Non
         await api.store.set_meeting_status(SALES, "ended", ended_at_ms=now_ms(), end_cause="meeting ended")
         api.bus.publish(SALES, LiveEvent(type="meeting", stream_id=SALES, data={"status": "ended"}))
         await expect(reader, "meeting")
-        # The final flow runs still get through after the end...
+        # The final flow runs still get through after the end, half-way into ended_idle_s (time is the thing here)...
         await asyncio.sleep(0.5)
         summary = await api.store.save_summary(SALES, "meeting_summary", None, {"text": "Final."})
         api.bus.publish(SALES, LiveEvent(type="summary", stream_id=SALES, data=summary.model_dump()))

@@ -14,6 +14,7 @@ from bridge.app import create_app
 from bridge.server import BridgeServer
 from tests.api.sse_client import SseReader
 from tests.intake.conftest import make_settings
+from tests.waiting import until
 
 GRACE_S = 60
 
@@ -26,11 +27,7 @@ async def test_open_event_stream_does_not_hold_up_shutdown() -> None:
     server = BridgeServer(uvicorn.Config(app, log_config=None, lifespan="on", access_log=False,
                                          timeout_graceful_shutdown=GRACE_S))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(1500):  # up to 30 s
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started
+    await until(lambda: server.started, timeout_s=30, what="the bridge to start")
     store = app.state.bridge.store
     await store.upsert_meeting("s1", instance_id="m1", product="meeting")
     loop = asyncio.get_running_loop()

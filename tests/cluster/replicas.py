@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import httpx
 from redis.asyncio import Redis
 
 from bridge.langflow_process import free_port
+from tests.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN = os.environ.get("REPLICAS_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -56,17 +56,17 @@ class Replica:
         log.close()
 
     async def wait_ready(self, limit_s: float = 60.0) -> None:
-        deadline = time.monotonic() + limit_s
         async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
+
+            async def ready() -> bool:
                 if self.process is not None and self.process.poll() is not None:
                     raise RuntimeError(f"replica {self.name} exited with {self.process.returncode}: "
                                        f"see {self.log_path}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.url}/ready")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"replica {self.name} not ready after {limit_s} s: see {self.log_path}")
+                    return (await client.get(f"{self.url}/ready")).status_code == 200
+                return False
+
+            await until(ready, timeout_s=limit_s, poll_s=0.2, what=f"replica {self.name} ready (see {self.log_path})")
 
     def kill(self) -> None:
         """SIGKILL: no drain, no goodbye; its sockets close when the kernel reaps it."""
@@ -80,13 +80,11 @@ class Replica:
             self.process.send_signal(signal.SIGTERM)
 
     async def wait_exit(self, limit_s: float = 60.0) -> int:
-        assert self.process is not None
-        deadline = time.monotonic() + limit_s
-        while self.process.poll() is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"replica {self.name} still running after {limit_s} s")
-            await asyncio.sleep(0.1)
-        return self.process.returncode
+        process = self.process
+        assert process is not None
+        await until(lambda: process.poll() is not None, timeout_s=limit_s, poll_s=0.1,
+                    what=f"replica {self.name} to exit")
+        return process.returncode
 
     @property
     def alive(self) -> bool:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from bridge.cluster.leases import FENCE_MEMORY_MS, Lease, parse_holder
 from tests.cluster.conftest import LeasesFactory
+from tests.waiting import until
 
 
 async def test_acquire_gives_token_1_then_none_while_held(leases: LeasesFactory, redis: Redis) -> None:
@@ -68,7 +69,9 @@ async def test_renew_after_expiry_and_takeover_neither_extends_nor_steals(leases
     stale = await old.acquire("s1")
     other = await old.acquire("s2")
     assert stale is not None and other is not None
-    await asyncio.sleep(0.4)  # replica-a paused past its TTL: both its leases expired
+    for key in (old.key("s1"), old.key("s2")):  # replica-a paused past its TTL: both its leases expire
+        await redis.pexpire(key, 1)
+    await until(lambda: _gone(redis, old.key("s1"), old.key("s2")), what="replica-a's leases to expire")
     assert await old.holders(["s1", "s2"]) == {"s1": None, "s2": None}
     taken = await new.acquire("s1")
     assert taken == Lease("s1", "replica-b", 2)
@@ -128,3 +131,7 @@ def test_parse_holder(value: str | None, expected: tuple[str, int] | None) -> No
 
 def test_parse_holder_superscript_digit_is_not_a_token() -> None:
     assert parse_holder("replica-a:²") is None
+
+
+async def _gone(redis: Redis, *keys: str) -> bool:
+    return not await redis.exists(*keys)

@@ -3,12 +3,11 @@ subscribers of another's, once, and never comes back to its own."""
 
 from __future__ import annotations
 
-import asyncio
-
 from redis.asyncio import Redis
 
 from bridge.cluster.live import LiveRelay
 from bridge.pipeline.bus import EventBus, LiveEvent
+from tests.waiting import until
 
 
 async def test_events_cross_replicas_once(redis: Redis, prefix: str) -> None:
@@ -19,7 +18,7 @@ async def test_events_cross_replicas_once(redis: Redis, prefix: str) -> None:
     try:
         async with buses[0].subscribe("s1") as mine, buses[1].subscribe("s1") as theirs, \
                 buses[1].subscribe("s2") as other:
-            await asyncio.sleep(0.2)  # both relays subscribed
+            await until(lambda: _subscribers(redis, relays[0].channel, 2), what="both relays to subscribe")
             buses[0].publish("s1", LiveEvent(type="line", stream_id="s1", data={"seq": 1}))
             got = await theirs.get(5.0)
             assert got is not None and got.type == "line" and got.data == {"seq": 1}
@@ -31,3 +30,8 @@ async def test_events_cross_replicas_once(redis: Redis, prefix: str) -> None:
     finally:
         for relay in relays:
             await relay.close()
+
+
+async def _subscribers(redis: Redis, channel: str, count: int) -> bool:
+    [(_, subscribed)] = await redis.pubsub_numsub(channel)
+    return int(subscribed) >= count

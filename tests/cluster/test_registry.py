@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from bridge.cluster.registry import TOMBSTONE_S, Envelope, Registry, ReplicaInfo, StreamRecord
 from bridge.rtms.enums import Product
+from tests.waiting import until
 
 
 def record(stream_id: str = "s1", **kwargs: object) -> StreamRecord:
@@ -72,7 +73,8 @@ async def test_heartbeat_then_expiry(registry: Registry, redis: Redis) -> None:
     await registry.heartbeat(a, ttl_s=0.2)
     await registry.heartbeat(b, ttl_s=5.0)
     assert await registry.replicas() == [a, b]
-    await asyncio.sleep(0.4)
+    await redis.pexpire(f"{registry.prefix}replica:replica-a", 1)  # replica-a stops beating: its TTL runs out
+    await until(lambda: _gone(redis, f"{registry.prefix}replica:replica-a"), what="replica-a's heartbeat to expire")
     assert await registry.replicas() == [b]
     assert await redis.smembers(f"{registry.prefix}replicas") == {"replica-b"}  # the dead one left the set
     await registry.heartbeat(a, ttl_s=5.0)  # it came back
@@ -161,3 +163,7 @@ async def test_update_only_from_the_given_states(registry: Registry) -> None:
     # A writer that read the record before it was removed cannot bring it back.
     assert await registry.update(stopping, when=("live", "stopping")) is False
     assert await registry.get("s1") is None
+
+
+async def _gone(redis: Redis, key: str) -> bool:
+    return not await redis.exists(key)

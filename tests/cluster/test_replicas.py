@@ -33,6 +33,7 @@ from tests.intake.live import simulator_config
 from tests.langflow.meetings import SAMPLES_DIR
 from tests.langflow_server import LangflowServer, OfflineLLMProcess
 from tests.pipeline.test_live import flows_file
+from tests.waiting import until
 
 pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]
 
@@ -68,14 +69,35 @@ async def holders(replicas: ReplicaSet, stream_ids: list[str]) -> dict[str, str 
 
 
 async def wait_for(what: str, check, limit_s: float, every_s: float = 0.25):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit_s} s waiting for {what}")
-        await asyncio.sleep(every_s)
+    """`check()`'s first true result, checked every `every_s` until `limit_s` (then TimeoutError naming `what`)."""
+    found = None
+
+    async def holds() -> bool:
+        nonlocal found
+        found = await check()
+        return bool(found)
+
+    await until(holds, timeout_s=limit_s, what=what, poll_s=every_s)
+    return found
+
+
+async def stored_lines(replicas: ReplicaSet, stream_ids: list[str]) -> dict[str, int]:
+    """The highest line seq stored per stream (0: none yet), from the replicas' shared PostgreSQL store."""
+    rows = await replicas.fetch("SELECT stream_id, max(seq) AS n FROM lines WHERE stream_id = ANY($1::text[]) "
+                                "GROUP BY stream_id", stream_ids)
+    got = {r["stream_id"]: int(r["n"]) for r in rows}
+    return {s: got.get(s, 0) for s in stream_ids}
+
+
+async def lines_grow(replicas: ReplicaSet, stream_ids: list[str], since: dict[str, int], by: int,
+                     what: str) -> None:
+    """Wait until every stream has stored `by` more lines than `since` (the meetings go on meanwhile)."""
+
+    async def grown() -> bool:
+        now = await stored_lines(replicas, stream_ids)
+        return all(now[s] >= since.get(s, 0) + by for s in stream_ids)
+
+    await wait_for(what, grown, 120, every_s=0.25)
 
 
 async def test_three_replicas_survive_a_kill_and_a_drain(
@@ -107,10 +129,11 @@ async def test_three_replicas_survive_a_kill_and_a_drain(
             spread = Counter(placed.values())
             assert len(spread) == 3, f"streams not spread over the replicas: {spread}"
 
-            await asyncio.sleep(12)
+            await lines_grow(replicas, ids, {}, 7, "every meeting a fifth through (7 lines stored)")
             placed = await holders(replicas, ids)
             victim = max(("r1", "r2", "r3"), key=lambda r: list(placed.values()).count(r))
             orphaned = [s for s, r in placed.items() if r == victim]
+            before_kill = await stored_lines(replicas, orphaned)
             killed_at = time.monotonic()
             by_name[victim].kill()
 
@@ -121,7 +144,7 @@ async def test_three_replicas_survive_a_kill_and_a_drain(
             await wait_for("the killed replica's streams taken over", taken_over, 30, every_s=0.1)
             takeover_s = time.monotonic() - killed_at
 
-            await asyncio.sleep(8)
+            await lines_grow(replicas, orphaned, before_kill, 5, "the taken-over meetings going on (5 lines more)")
             placed = await holders(replicas, ids)
             survivors = [r for r in ("r1", "r2", "r3") if r != victim]
             drained = max(survivors, key=lambda r: list(placed.values()).count(r))
@@ -210,7 +233,7 @@ async def test_a_paused_replica_comes_back_and_stands_down(
                 return now if all(now.values()) else None
 
             placed = await wait_for("every stream held", all_held, 30)
-            await asyncio.sleep(8)
+            await lines_grow(replicas, ids, {}, 5, "every meeting under way (5 lines stored)")
             paused = {r.name: r for r in replicas.replicas}["a"]
             theirs = [s for s, r in placed.items() if r == "a"]
             assert theirs
@@ -220,8 +243,9 @@ async def test_a_paused_replica_comes_back_and_stands_down(
                 async def taken() -> bool:
                     return all(r == "b" for r in (await holders(replicas, theirs)).values())
 
+                at_takeover = await stored_lines(replicas, theirs)
                 await wait_for("the paused replica's leases taken", taken, 30, every_s=0.1)
-                await asyncio.sleep(3)
+                await lines_grow(replicas, theirs, at_takeover, 2, "the paused replica's meetings going on elsewhere")
             finally:
                 paused.process.send_signal(signal.SIGCONT)
             reports = await asyncio.gather(*(h.wait(timeout=240) for h in handles))

@@ -17,6 +17,7 @@ from bridge.intake.manager import StreamManager
 from bridge.settings import BridgeSettings
 from bridge.simulator import MeetingReport, Simulator, SimulatorConfig
 from tests.intake.conftest import CLIENT_ID, CLIENT_SECRET, WEBHOOK_SECRET, Collector
+from tests.waiting import until
 
 
 @dataclass
@@ -48,12 +49,10 @@ async def serve_bridge(settings: BridgeSettings, consumer: MeetingEventConsumer)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("uvicorn stopped during startup")
-                await asyncio.sleep(0.01)
+        await until(lambda: server.started or task.done(), timeout_s=10, what="uvicorn to start")
+        if not server.started:
+            task.result()
+            raise RuntimeError("uvicorn stopped during startup")
         port = server.servers[0].sockets[0].getsockname()[1]
         yield LiveBridge(f"http://127.0.0.1:{port}", app, server)
     finally:

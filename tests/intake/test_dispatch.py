@@ -6,6 +6,7 @@ from bridge.intake.dispatch import EventDispatcher
 from bridge.intake.events import MeetingEvent, SpeakerChanged
 from bridge.intake.metrics import IntakeMetrics
 from bridge.rtms.enums import Product
+from tests.waiting import until
 
 
 def speaker(n: int) -> SpeakerChanged:
@@ -14,12 +15,18 @@ def speaker(n: int) -> SpeakerChanged:
 
 
 class Flaky:
-    def __init__(self) -> None:
+    """Fails every third event; holds the first until the producer had to wait for room (the queue was full)."""
+
+    def __init__(self, metrics: IntakeMetrics) -> None:
         self.seen: list[str] = []
+        self.metrics: IntakeMetrics | None = metrics
 
     async def handle(self, event: MeetingEvent) -> None:
         assert isinstance(event, SpeakerChanged)
-        await asyncio.sleep(0)
+        if self.metrics is not None:
+            metrics, self.metrics = self.metrics, None
+            await until(lambda: (metrics.registry.get_sample_value("rtms_consumer_queue_full_total") or 0) > 0,
+                        timeout_s=10, what="the producer to wait for room")
         if int(event.user_id) % 3 == 0:
             raise RuntimeError("consumer bug")
         self.seen.append(event.user_id)
@@ -27,7 +34,7 @@ class Flaky:
 
 async def test_in_order_and_an_event_that_keeps_failing_is_given_up_logged_and_counted() -> None:
     metrics = IntakeMetrics()
-    consumer = Flaky()
+    consumer = Flaky(metrics)
     dispatcher = EventDispatcher("s", consumer, metrics, maxsize=2, retry_limit_s=0.2)
     for n in range(1, 11):
         await dispatcher.put(speaker(n))  # waits while the queue is full: nothing dropped
@@ -65,17 +72,19 @@ async def test_a_failure_that_passes_is_retried_in_order_nothing_lost() -> None:
 
 async def test_purge_drops_undelivered_events() -> None:
     gate = asyncio.Event()
+    holding = asyncio.Event()
     seen: list[MeetingEvent] = []
 
     class Blocked:
         async def handle(self, event: MeetingEvent) -> None:
+            holding.set()
             await gate.wait()
             seen.append(event)
 
     dispatcher = EventDispatcher("s", Blocked(), IntakeMetrics(), maxsize=10)
     for n in range(5):
         await dispatcher.put(speaker(n))
-    await asyncio.sleep(0.01)  # the worker holds event 0
+    await holding.wait()  # the worker holds event 0
     assert dispatcher.purge() == 4
     await dispatcher.put(speaker(99))
     await dispatcher.close()

@@ -14,7 +14,8 @@ from bridge.rtms.webhooks import stream_payload
 from bridge.simulator import ChaosEvent, MeetingSpec
 from bridge.simulator.transcripts import Transcript, load_transcript
 from tests.intake.conftest import Collector, make_settings, signed
-from tests.intake.live import bridge_and_simulator, check_delivery
+from tests.intake.live import LiveBridge, bridge_and_simulator, check_delivery
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -131,25 +132,22 @@ async def test_two_hundred_concurrent_meetings(collector: Collector) -> None:
     async with bridge_and_simulator(settings, collector, speed=6.0, keepalive_interval_s=5.0,
                                     signaling_reconnect_window_s=60.0) as (live, sim):
         peak = 0.0
+        gauge = live.manager.metrics.active_streams
+        set_gauge = gauge.set
 
-        async def sample() -> None:
+        def record(value: float) -> None:  # every change of the held-streams gauge, not samples of it
             nonlocal peak
-            while True:
-                peak = max(peak, live.metric("rtms_active_streams"))
-                await asyncio.sleep(0.02)
+            peak = max(peak, value)
+            set_gauge(value)
 
-        sampler = asyncio.create_task(sample())
-        try:
-            handles = []
-            for spec in specs:  # 100 starts a second, as a busy Zoom account might send them
-                handles.append(await sim.start_meeting(spec))
-                await asyncio.sleep(0.01)
-            async with asyncio.timeout(240):
-                reports = list(await asyncio.gather(*(h.wait() for h in handles)))
-            for report in reports:
-                await live.manager.wait_stream(report.rtms_stream_id, 30)
-        finally:
-            sampler.cancel()
+        gauge.set = record  # type: ignore[method-assign]
+        handles = []
+        for spec in specs:  # one after another, each as soon as the last webhook was answered
+            handles.append(await sim.start_meeting(spec))
+        async with asyncio.timeout(240):
+            reports = list(await asyncio.gather(*(h.wait() for h in handles)))
+        for report in reports:
+            await live.manager.wait_stream(report.rtms_stream_id, 30)
         started = live.metric("rtms_webhooks_total", outcome="started")
     sent = sum(r.lines_sent for r in reports)
     received = sum(len(collector.of(r.rtms_stream_id, "utterance")) for r in reports)
@@ -197,17 +195,23 @@ async def test_watchdog_redials_a_silent_socket(collector: Collector) -> None:
 
 
 async def test_slow_consumer_gets_every_line_in_order() -> None:
-    """A consumer far slower than the meeting, behind a tiny queue: the readers wait, nothing is dropped."""
+    """A consumer far slower than the meeting, behind a tiny queue: the readers wait, nothing is dropped. The
+    consumer holds its first line until the stream's reader has had to wait for room in the queue."""
 
     class Slow(Collector):
+        live: LiveBridge | None = None
+
         async def handle(self, event: MeetingEvent) -> None:
-            if event.kind == "utterance":
-                await asyncio.sleep(0.03)
+            if event.kind == "utterance" and self.live is not None:
+                live, self.live = self.live, None
+                await until(lambda: live.metric("rtms_consumer_queue_full_total") > 0, timeout_s=30,
+                            what="the reader to wait for room in the queue")
             await super().handle(event)
 
     slow = Slow()
     transcript = short()
     async with bridge_and_simulator(make_settings(queue_size=2), slow, speed=400.0) as (live, sim):
+        slow.live = live
         handle = await sim.start_meeting(MeetingSpec(transcript=transcript))
         report = await handle.wait(timeout=60)
         await live.manager.wait_stream(handle.rtms_stream_id, 20)

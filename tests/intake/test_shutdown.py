@@ -20,6 +20,7 @@ from bridge.simulator import MeetingSpec, Simulator
 from bridge.simulator.transcripts import load_transcript
 from tests.intake.conftest import CLIENT_ID, CLIENT_SECRET, WEBHOOK_SECRET, Collector, make_settings
 from tests.intake.live import serve_bridge, simulator_config
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,9 +32,7 @@ def sim_links(handle: Any) -> list[Any]:
 
 
 async def wait_for(predicate: Any, limit_s: float = 20.0) -> None:
-    async with asyncio.timeout(limit_s):
-        while not predicate():  # noqa: ASYNC110 - polls state other components own; bounded by the timeout
-            await asyncio.sleep(0.02)
+    await until(predicate, timeout_s=limit_s)
 
 
 async def test_shutdown_closes_every_stream_cleanly(collector: Collector) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from tests.waiting import until
+
 EMAIL, TOKEN = "bot@example.com", "secret-token"
 
 
@@ -235,11 +237,10 @@ class ServedApp:
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self._server = Quiet(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        async with asyncio.timeout(10):
-            while not self._server.started:
-                if self._task.done():
-                    raise RuntimeError("test server stopped during start-up")
-                await asyncio.sleep(0.01)
+        task, server = self._task, self._server
+        await until(lambda: server.started or task.done(), timeout_s=10, what="the test server to start")
+        if not server.started:
+            raise RuntimeError("test server stopped during start-up")
         return self.url
 
     async def __aexit__(self, *exc: object) -> None:

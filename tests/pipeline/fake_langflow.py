@@ -56,7 +56,7 @@ class FakeLangflow:
             self.requests.append({"endpoint": endpoint, "body": body, "api_key": request.headers.get("x-api-key")})
             step = self.script.pop(0) if self.script else Step()
             if step.delay_s or self.delay_s:
-                await asyncio.sleep(step.delay_s or self.delay_s)
+                await asyncio.sleep(step.delay_s or self.delay_s)  # a slow Langflow: time is the thing
             if step.status != 200:
                 return JSONResponse({"detail": step.detail}, status_code=step.status)
             text = step.body if step.body is not None else self.insights_for(body["input_value"])

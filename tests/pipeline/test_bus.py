@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bridge.pipeline.bus import EventBus, LiveEvent
+from tests.waiting import until
 
 
 def event(stream_id: str, n: int) -> LiveEvent:
@@ -47,10 +48,7 @@ async def test_close_ends_iteration() -> None:
                 seen.append(ev)
 
     task = asyncio.create_task(reader())
-    for _ in range(200):
-        if bus.subscribers:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bus.subscribers > 0, what="the reader to subscribe")
     bus.publish("a", event("a", 1))
     bus.close()
     async with asyncio.timeout(2):

@@ -29,7 +29,8 @@ from bridge.store.models import Meeting as MeetingRow
 from tests.langflow.ticket_systems import ServedApp
 from tests.pipeline.fake_langflow import FakeLangflow
 from tests.pipeline.test_pipeline import FLOWS as FLOWS_TOML
-from tests.pipeline.test_pipeline import GUEST, HOST, SCRIPT, Meeting
+from tests.pipeline.test_pipeline import GUEST, HOST, SCRIPT, Meeting, all_sent
+from tests.waiting import until
 
 STREAM = "stream-a"
 FLOWS = ("objection_coach", "meeting_summary")
@@ -80,7 +81,7 @@ class SlowWindows(FakeLangflow):
             body = await request.json()
             self.requests.append({"endpoint": endpoint, "body": body})
             window = parse_window(body["input_value"]).window
-            await asyncio.sleep(self.slow.get((window.flow, window.seq), 0.0))
+            await asyncio.sleep(self.slow.get((window.flow, window.seq), 0.0))  # a slow run: time is the thing
             text = self.insights_for(body["input_value"])
             return JSONResponse({"session_id": body.get("session_id"), "outputs": [
                 {"inputs": {}, "outputs": [{"results": {"message": {"text": text}}}]}]})
@@ -253,7 +254,7 @@ async def test_handover_while_a_run_is_out_leaves_it_to_the_next_holder(tmp_path
         await a.adopt(1)
         await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:4], settle=False)
-        await asyncio.sleep(0.2)
+        await until(lambda: all_sent(a.store, fake, STREAM), what="A's runs to be out at Langflow")
         assert a.pipeline.sending > 0
         await a.pipeline.handle(m.ended("handoff"))
         await a.pipeline.release(STREAM, fenced=False, timeout_s=0.05)  # too short: the runs are cut off
@@ -317,8 +318,9 @@ async def test_a_holder_killed_mid_run_is_resent_and_caught_up(tmp_path: Path) -
         await host_and_guest_join(a, m)
         await play(a, m, SCRIPT[:3])
         fake.delay_s = 1.0  # from here Langflow is slow: A dies while runs are out
+        before = len(fake.requests)
         await play(a, m, SCRIPT[3:], settle=False)
-        await asyncio.sleep(0.2)
+        await until(lambda: all_sent(a.store, fake, STREAM, before), what="A's runs to be out at Langflow")
         assert a.pipeline.sending > 0
         await a.kill()
         left = [w for w in await a.store.windows(STREAM) if w.status != "done"]

@@ -23,6 +23,7 @@ import pytest_asyncio
 
 from bridge.contracts import parse_window
 from bridge.flows_build import NODE_IDS
+from bridge.intake.events import MeetingEvent
 from bridge.pipeline.consumer import Pipeline
 from bridge.settings import BridgeSettings
 from bridge.simulator import MeetingSpec, Simulator
@@ -35,6 +36,7 @@ from tests.langflow.meetings import SAMPLES_DIR
 from tests.langflow_server import LangflowServer, OfflineLLMProcess
 from tests.pipeline.proxy import Proxy
 from tests.pipeline.watchers import CHROMIUM, DashboardWatch, EventWatch, chromium
+from tests.waiting import until as wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -108,11 +110,10 @@ async def replay(live: LiveBridge, transcripts: dict[str, Transcript], speed: fl
 
 
 async def wait_for_lines(store: Store, stream_id: str, count: int) -> None:
-    for _ in range(1200):  # 120 s at most
-        if await store.last_line_seq(stream_id) >= count:
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"fewer than {count} lines stored")
+    async def stored() -> bool:
+        return await store.last_line_seq(stream_id) >= count
+
+    await wait_until(stored, timeout_s=120, poll_s=0.1, what=f"{count} lines stored")
 
 
 @dataclass
@@ -258,10 +259,7 @@ async def sample_run(langflow: LangflowServer, offline_llm_process: OfflineLLMPr
 
 
 async def until(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> None:
-    for _ in range(int(within_s / 0.1)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
+    await wait_until(check, timeout_s=within_s, poll_s=0.1)
 
 
 def sent_lines(transcript: Transcript) -> list[tuple[int, str, str]]:
@@ -480,14 +478,20 @@ async def test_langflow_down_for_a_while_then_back(langflow: LangflowServer, off
         async with serve_bridge(settings, Collector()) as live:
             async with simulator(live, speed=120.0) as sim:
                 handle = await sim.start_meeting(MeetingSpec(transcript=transcripts["sales_discovery"]))
-                await asyncio.sleep(1.0)
+
+                async def answered() -> bool:
+                    return any(w.status == "done" for w in await store_of(live).windows(handle.rtms_stream_id))
+
+                await wait_until(answered, timeout_s=120, poll_s=0.05, what="a first window answered")
                 await proxy.down()  # Langflow unreachable for most of the meeting
                 report = await handle.wait(timeout=300)
                 await live.manager.wait_stream(handle.rtms_stream_id, 30)
             pipeline = pipeline_of(live)
             failed = await store_of(live).windows(handle.rtms_stream_id)
             assert any(w.status == "failed" for w in failed) or pipeline.sending > 0
-            await asyncio.sleep(2.0)
+            runner = pipeline.runner
+            assert runner is not None
+            await wait_until(lambda: runner.breaker.opened >= 1, timeout_s=120, what="the breaker to open")
             await proxy.up()
             assert await pipeline.wait_idle(240)
             assert pipeline.runner is not None and pipeline.runner.breaker.opened >= 1
@@ -548,20 +552,24 @@ async def test_slow_langflow_coalesces_with_bounded_memory(langflow: LangflowSer
         async with serve_bridge(settings, Collector()) as live:
             pipeline = pipeline_of(live)
             peak_pending, peak_running = 0.0, 0.0
+            handle, running = pipeline.handle, pipeline.metrics.runs_in_flight
+            inc = running.inc
 
-            async def sample() -> None:
-                nonlocal peak_pending, peak_running
-                while True:
-                    peak_pending = max(peak_pending, pipeline.metrics.pending_utterances._value.get())
-                    peak_running = max(peak_running, pipeline.metrics.runs_in_flight._value.get())
-                    await asyncio.sleep(0.05)
+            # Not sampled: read where each can grow. Utterances wait after a line is handled; a run starts at inc().
+            async def handled(event: MeetingEvent) -> None:
+                nonlocal peak_pending
+                await handle(event)
+                peak_pending = max(peak_pending, live.metric("rtms_pipeline_pending_utterances"))
 
-            sampler = asyncio.create_task(sample())
-            try:
-                streams = await replay(live, {"sales_discovery": load_transcript("sales_discovery")}, speed=60.0)
-                assert await pipeline.wait_idle(240)
-            finally:
-                sampler.cancel()
+            def started(amount: float = 1) -> None:
+                nonlocal peak_running
+                inc(amount)
+                peak_running = max(peak_running, running._value.get())
+
+            pipeline.handle = handled  # type: ignore[method-assign]
+            running.inc = started  # type: ignore[method-assign]
+            streams = await replay(live, {"sales_discovery": load_transcript("sales_discovery")}, speed=60.0)
+            assert await pipeline.wait_idle(240)
             store = store_of(live)
             stream_id = streams["sales_discovery"]
             windows = await store.windows(stream_id)

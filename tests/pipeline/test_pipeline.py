@@ -25,6 +25,7 @@ from bridge.rtms.enums import Product
 from bridge.store import Store
 from tests.langflow.ticket_systems import ServedApp
 from tests.pipeline.fake_langflow import FakeLangflow, Step
+from tests.waiting import until
 
 T0 = 1_760_000_000_000
 FLOWS = """
@@ -129,7 +130,7 @@ async def test_lines_windows_insights_and_events(tmp_path: Path) -> None:
                     events.append(event)
 
         listener = asyncio.create_task(listen())
-        await asyncio.sleep(0)
+        await until(lambda: r.bus.subscribers > 0, what="the listener to subscribe")
         m = Meeting()
         await play(r.pipeline, m, SCRIPT)
         assert await r.pipeline.wait_idle(20)
@@ -204,7 +205,7 @@ async def test_restart_resends_unfinished_windows(tmp_path: Path) -> None:
     m = Meeting()
     async with rig(db, slow) as r:
         await play(r.pipeline, m, SCRIPT[:4], end=False)
-        await asyncio.sleep(0.2)
+        await until(lambda: all_sent(r.store, slow), what="the windows cut so far to be out at Langflow")
         before = await r.store.windows("stream-a")
         assert {w.status for w in before} == {"in_flight"}
         await r.pipeline.handle(m.ended("shutdown"))  # the bridge stops: waiting lines become stored windows
@@ -238,7 +239,7 @@ async def test_revoke_deletes_everything_and_cancels_runs(tmp_path: Path) -> Non
     async with rig(tmp_path / "db.sqlite", fake) as r:
         m = Meeting()
         await play(r.pipeline, m, SCRIPT, end=False)
-        await asyncio.sleep(0.1)
+        await until(lambda: bool(fake.requests), what="a run to be out at Langflow")
         assert r.pipeline.sending > 0
         await r.pipeline.handle(m.ended())
         await r.pipeline.handle(m.revoked())
@@ -260,8 +261,9 @@ async def test_slow_langflow_coalesces_and_bounds_concurrency(tmp_path: Path) ->
             for m in meetings:
                 for who, text in SCRIPT:
                     await r.pipeline.handle(m.line(who[0], who[1], text))
+            # Langflow is busy: the runs allowed at once are out (and lines of the next round come meanwhile)
+            await until(lambda: r.pipeline.metrics.runs_in_flight._value.get() >= 2, what="two runs in flight")
             peak = max(peak, int(r.pipeline.metrics.runs_in_flight._value.get()))
-            await asyncio.sleep(0.05)
         for m in meetings:
             await r.pipeline.handle(m.ended())
         assert await r.pipeline.wait_idle(60)
@@ -312,3 +314,10 @@ async def test_an_event_delivered_again_after_a_failure_past_its_line_write_is_s
     for flow in ("objection_coach", "meeting_summary"):
         spans = sorted((w.first_line_seq, w.last_line_seq) for w in windows if w.flow == flow)
         assert spans[0][0] == 1 and spans[-1][1] == 6, (flow, spans)
+
+
+async def all_sent(store: Store, fake: FakeLangflow, stream_id: str = "stream-a", before: int = 0) -> bool:
+    """Every stored window not yet answered is in flight, and Langflow has received each of them (besides the
+    `before` requests it had already)."""
+    left = [w for w in await store.windows(stream_id) if w.status != "done"]
+    return bool(left) and all(w.status == "in_flight" for w in left) and len(fake.requests) - before >= len(left)

@@ -104,7 +104,8 @@ async def test_connection_refused_opens_the_breaker_then_a_trial_closes_it() -> 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    runner = LangflowRunner(dead, "k", FAST)
+    now = [0.0]  # the breaker's clock: its reset time passes when the test says so
+    runner = LangflowRunner(dead, "k", FAST, clock=lambda: now[0])
     try:
         for _ in range(FAST.breaker_failures):
             with pytest.raises(RunError) as caught:
@@ -120,9 +121,8 @@ async def test_connection_refused_opens_the_breaker_then_a_trial_closes_it() -> 
         runner.client = LangflowRunner(url, "k", FAST).client  # Langflow is back at a (new) address
         runner.base_url = url
         try:
-            import asyncio
-
-            await asyncio.sleep(FAST.breaker_reset_s)
+            assert runner.breaker.state == "open"
+            now[0] += FAST.breaker_reset_s
             assert runner.breaker.state == "half_open"
             result = await runner.run("objection_coach", window_json(), stream_id="s", timeout_s=2)
         finally:

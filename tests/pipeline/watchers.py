@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.api.sse_client import SseReader
+from tests.waiting import until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -23,13 +24,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 async def wait_stored(client: httpx.AsyncClient, stream_id: str, within_s: float = 30.0) -> None:
     """Poll `GET /api/meetings/{id}` until the bridge has the meeting's record (the events route 404s before)."""
-    for _ in range(int(within_s / 0.01)):
+
+    async def stored() -> bool:
         response = await client.get(f"/api/meetings/{stream_id}")
-        if response.status_code == 200:
-            return
-        assert response.status_code == 404, response.text
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"meeting {stream_id} not stored within {within_s} s")
+        assert response.status_code in (200, 404), response.text
+        return response.status_code == 200
+
+    await until(stored, timeout_s=within_s, what=f"meeting {stream_id} to be stored")
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ from bridge.simulator import MeetingReport, MeetingSpec, Simulator
 from bridge.simulator.config import SimulatorConfig
 from bridge.simulator.transcripts import Transcript, TranscriptMeta, Utterance
 from tests.simulator.rtms_client import ClientOptions, RtmsTestApp, StreamClient, StreamLog
+from tests.waiting import until
 
 CLIENT_ID = "sim-client-id"
 CLIENT_SECRET = "sim-client-secret"
@@ -77,6 +77,4 @@ async def run_meeting(
 
 async def eventually(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
     """Wait, bounded, for state another task owns (a test cannot await it directly)."""
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - nothing to await: the state is plain attributes
-            await asyncio.sleep(0.01)
+    await until(predicate, timeout_s=within_s)

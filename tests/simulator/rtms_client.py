@@ -56,6 +56,12 @@ KEY_OF = {
     MediaType.ALL: "all",
 }
 RETRY_DELAY_S = 0.05
+
+
+async def retry_pause() -> None:
+    """The pause of a client before it tries a refused or broken connection again: time is the thing here (a
+    client that retried at once would hammer a server that has just refused it)."""
+    await asyncio.sleep(RETRY_DELAY_S)
 MAX_ATTEMPTS = 100
 RECV_TIMEOUT_S = 5.0
 
@@ -166,7 +172,7 @@ class StreamClient:
                     await self._teardown()
                     if attempts >= MAX_ATTEMPTS or self._stopped_meanwhile():
                         return
-                    await asyncio.sleep(RETRY_DELAY_S)
+                    await retry_pause()
                     continue
                 attempts = 0
                 if await self._follow():
@@ -279,10 +285,10 @@ class StreamClient:
             except HandshakeRefused as refused:
                 if refused.status == 2:  # the stream has no signaling connection (any more)
                     return False
-                await asyncio.sleep(RETRY_DELAY_S)
+                await retry_pause()
                 continue
             except (OSError, ConnectionClosed, TimeoutError):
-                await asyncio.sleep(RETRY_DELAY_S)
+                await retry_pause()
                 continue
             if self._signaling is not None and self.options.send_ready:
                 with contextlib.suppress(ConnectionClosed):

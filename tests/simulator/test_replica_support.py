@@ -178,7 +178,7 @@ async def test_a_replica_that_cannot_be_connected_in_time_is_passed_over(stall: 
             return httpx.Response(200)
         if stall == "connect timeout":
             raise httpx.ConnectTimeout("timed out", request=request)
-        await asyncio.sleep(10)  # never sends the request: the attempt's timeout ends it
+        await asyncio.Event().wait()  # never sends the request: the attempt's timeout ends it
         raise AssertionError("unreachable")
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:

@@ -15,6 +15,7 @@ from bridge.simulator import MeetingSpec, Simulator, UrlValidationFailed
 from bridge.simulator.webhook_sender import USER_AGENT, WebhookSender
 from tests.simulator.conftest import CLIENT_ID, WEBHOOK_SECRET, fast_config, make_transcript
 from tests.simulator.webhook_receiver import Request, Response, WebhookReceiver
+from tests.waiting import until
 
 
 def sender(client: httpx.AsyncClient, url: str, **options: object) -> WebhookSender:
@@ -39,7 +40,8 @@ async def answer_validation(request: Request) -> Response:
 async def test_signed_like_zoom() -> None:
     async with WebhookReceiver(answer_validation) as receiver, Simulator(fast_config(receiver.url)) as sim:
         handle = await sim.start_meeting(MeetingSpec(transcript=make_transcript(1)))
-        await asyncio.sleep(0.05)
+        await until(lambda: any(r.event == "meeting.rtms_started" for r in receiver.requests),
+                    what="the start webhook to arrive")
         handle.stop(2)
         await handle.wait(timeout=5)
     assert [r.event for r in receiver.requests] == [

@@ -107,7 +107,7 @@ class WebhookReceiver:
                     self.requests.append(recorded)
                     answer = await self._responder(recorded)
                     if answer.delay_s:
-                        await asyncio.sleep(answer.delay_s)
+                        await asyncio.sleep(answer.delay_s)  # a slow receiver: time is the thing (Zoom's 3 s)
                     headers = [*answer.headers.items(), ("content-length", str(len(answer.body)))]
                     writer.write(conn.send(h11.Response(status_code=answer.status, headers=headers)))
                     writer.write(conn.send(h11.Data(data=answer.body)) if answer.body else b"")

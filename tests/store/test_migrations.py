@@ -16,7 +16,8 @@ from bridge.store.models import Base
 from tests.store.conftest import Target
 from tests.store.helpers import line, meeting
 
-TABLES = {"meetings", "participants", "lines", "windows", "insights", "tickets", "meeting_names", "chat_deliveries"}
+TABLES = {"meetings", "participants", "lines", "windows", "insights", "tickets", "meeting_names", "chat_deliveries",
+          "stream_accounts", "pending_purges"}
 
 
 def _tables(connection: Connection) -> set[str]:
