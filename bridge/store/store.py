@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bridge.contracts import Ticket as TicketContract
 from bridge.logs import get_logger
 from bridge.store import migrate as migrations
-from bridge.store.engine import make_engine, parse_url
+from bridge.store.engine import is_memory_sqlite, make_engine, parse_url
 from bridge.store.figures import percentile
 from bridge.store.models import (
     Base,
@@ -112,6 +112,9 @@ class Store:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._clock = clock or _now_ms
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._dialect == "sqlite" else None
+        # An in-memory SQLite is one connection shared by every session (StaticPool): a read session ending with
+        # its rollback would roll back a write in progress on that connection, so reads queue behind writes there.
+        self._read_lock = self._write_lock if is_memory_sqlite(engine.url) else None
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, schema: str | None = None,
@@ -165,7 +168,7 @@ class Store:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
+        async with self._read_lock or nullcontext(), self._sessions() as session:
             yield session
 
     def _insert(self, model: type[_M]) -> Any:

@@ -313,8 +313,13 @@ async def test_started_webhooks_name_the_meeting(bridge_app: App, product: Produ
     response = await client.post("/webhook", content=body, headers=headers)
     assert (response.status_code, response.json()) == (200, {"status": "named"})
     assert not manager_of(app).streams
-    names = await app.state.bridge.store.meeting_names(["inst+/x=="])
-    name = names["inst+/x=="]
+    store = app.state.bridge.store
+
+    async def stored() -> bool:  # under load the write may outlast the webhook's 1 s wait: it goes on behind
+        return "inst+/x==" in await store.meeting_names(["inst+/x=="])
+
+    await until(stored, timeout_s=20, what="the meeting name to be stored")
+    name = (await store.meeting_names(["inst+/x=="]))["inst+/x=="]
     assert name.topic == "Q3 pipeline review" and name.product == product.value
     assert name.start_time_ms == 1_796_400_000_000
     assert name.host_id == (None if product is Product.SESSION else "HoStId")
