@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import shutil
@@ -269,29 +270,32 @@ async def measure(args: argparse.Namespace, load: Cadence, work: Path, model_url
 
 
 def plan(servers: list[Server], load: Cadence, args: argparse.Namespace) -> dict[str, Any]:
-    """Sizing for 1,000 meetings from the best step within budget of each server."""
+    """Sizing for 1,000 meetings, two ways: by CPU (every core busy: a floor) and by the highest step each server
+    held within the budget (rate per worker: what to deploy). Memory: workers x RSS per worker, plus one master
+    (the `langflow run` process and gunicorn's master) per instance of that many workers."""
     rate_per_meeting = max(load.runs_per_hour, args.plan_runs_per_hour) / 3600
     needed = MEETINGS_TARGET * rate_per_meeting
-    out: dict[str, Any] = {"runs_per_s_needed": round(needed, 1), "rate_per_meeting_per_h": round(rate_per_meeting
-                                                                                                  * 3600, 1)}
+    out: dict[str, Any] = {"runs_per_s_needed": round(needed, 1),
+                           "rate_per_meeting_per_h": round(rate_per_meeting * 3600, 1)}
     for s in servers:
         ok = [st for st in s.steps if within(st, args.budget_s)]
         best = max(ok, key=lambda st: st.rate) if ok else None
         cpu_per_run = (sum(st.cpu_s for st in ok) / sum(len(st.latencies) for st in ok)) if ok else None
         workers_mb = s.memory["workers_mb"]
         per_worker = max(workers_mb) if workers_mb else None
-        cores = needed * cpu_per_run if cpu_per_run else None
-        workers = int(cores + 0.999) if cores else None
+        per_worker_rate = best.rate / s.workers if best else None
+        workers = math.ceil(needed / per_worker_rate) if per_worker_rate else None
+        instances = math.ceil(workers / s.workers) if workers else None
         out[f"{s.workers}w"] = {
             "max_rate_within_budget": best.rate if best else None,
             "meetings_per_server_within_budget": round(best.rate / rate_per_meeting) if best else None,
             "cpu_s_per_run": None if cpu_per_run is None else round(cpu_per_run, 4),
             "runs_per_s_per_core": None if cpu_per_run is None else round(1 / cpu_per_run, 2),
             "rss_per_worker_mb": per_worker, "master_mb": s.memory["master_mb"],
-            "cores_for_1000": None if cores is None else round(cores, 1),
-            "workers_for_1000": workers,
-            "memory_gb_for_1000": None if workers is None or per_worker is None else
-            round((workers * per_worker + s.memory["master_mb"]) / 1024, 1),
+            "cores_for_1000_cpu_floor": None if cpu_per_run is None else round(needed * cpu_per_run, 1),
+            "workers_for_1000_within_budget": workers,
+            "memory_gb_for_1000": None if workers is None or instances is None or per_worker is None else
+            round((workers * per_worker + instances * s.memory["master_mb"]) / 1024, 1),
         }
     return out
 
@@ -308,12 +312,12 @@ def markdown(m: dict[str, Any], load: Cadence, servers: list[Server], sizing: di
     steps = table(["workers", "offered runs/s", "offered", "answered", "failures", "answered/s", "p50 s", "p95 s",
                    "CPU s/run", f"p95 <= {args.budget_s:g} s"], rows)
     plan_rows = [[k.removesuffix("w"), v["max_rate_within_budget"], v["meetings_per_server_within_budget"],
-                  v["runs_per_s_per_core"], v["rss_per_worker_mb"], v["master_mb"], v["cores_for_1000"],
-                  v["workers_for_1000"], v["memory_gb_for_1000"]]
+                  v["runs_per_s_per_core"], v["rss_per_worker_mb"], v["master_mb"], v["cores_for_1000_cpu_floor"],
+                  v["workers_for_1000_within_budget"], v["memory_gb_for_1000"]]
                  for k, v in sizing.items() if isinstance(v, dict)]
     sizing_table = table(["workers", "max runs/s within budget", "meetings at that rate", "runs/s per core",
-                          "RSS per worker MB", "master MB", "cores for 1,000", "workers for 1,000",
-                          "memory GB for 1,000"], plan_rows)
+                          "RSS per worker MB", "master MB", "cores for 1,000 (CPU floor)",
+                          "workers (= cores) for 1,000 within budget", "memory GB for 1,000"], plan_rows)
     mix = ", ".join(f"{f} {share:.0%}" for f, share in load.mix.items())
     return ("# Langflow capacity: 1 and 2 workers, and what 1,000 meetings need\n\n" + machine_markdown(m)
             + f"\nLoad average at the end: {m.get('load_average_at_end')}. Configuration `{args.config}` "
@@ -326,8 +330,11 @@ def markdown(m: dict[str, Any], load: Cadence, servers: list[Server], sizing: di
             f"of it here, the model answers at once). Steps of {args.step_s:g} s, open loop, the servers in turns.\n\n"
             + steps + "\n" + sizing_table
             + "\nCPU s/run is the CPU of all Langflow processes (master and workers) per answered run over the steps "
-            "within budget; runs/s per core = 1 / that. Cores for 1,000 = runs/s needed x CPU s/run, one gunicorn "
-            "worker per core; memory = workers x RSS per worker + master. On a shared machine the absolute rates are "
+            "within budget; runs/s per core = 1 / that. Cores for 1,000 (CPU floor) = runs/s needed x CPU s/run, every "
+            "core busy. Workers for 1,000 within budget = runs/s needed / (max runs/s within budget / workers), one "
+            "gunicorn worker per core: the figure to deploy (the ladder's steps make it conservative). Memory = those "
+            "workers x RSS per worker + one master (CLI + gunicorn master) per instance of that many workers. "
+            "On a shared machine the absolute rates are "
             "a floor; the CPU per run and the 1- vs 2-worker ratio are the figures to plan with.\n")
 
 
