@@ -233,6 +233,8 @@ async def measure(args: argparse.Namespace, load: Cadence, work: Path, model_url
         for workers in (1, 2):
             url = await stack.enter_async_context(scratch_postgres(args.pg_admin_url, prefix=f"lf_cap{workers}w"))
             server = prepare(workers, url, work, model_url, args.config)
+            assert server.lf.shared is not None
+            stack.push_async_callback(server.lf.shared.flush_redis)
             stack.callback(server.lf.stop)
             servers.append(server)
         print("migrating the databases, then starting Langflow with 1 and 2 workers ...", flush=True)

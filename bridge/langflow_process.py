@@ -107,6 +107,17 @@ class SharedBackends:
             "LANGFLOW_REDIS_DB": str(self.cache_db),
         }
 
+    async def flush_redis(self) -> None:
+        """Empty the queue and cache databases (for a run that owns them: tests, benchmarks)."""
+        import redis.asyncio as redis
+
+        for db in {self.queue_db, self.cache_db}:
+            client = redis.Redis(host=self.redis_host, port=self.redis_port, db=db)
+            try:
+                await client.flushdb()
+            finally:
+                await client.aclose()
+
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

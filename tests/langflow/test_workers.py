@@ -96,6 +96,8 @@ async def test_two_workers_answer_every_window_once_through_a_worker_kill(
             await run_meetings(server, workers, offline_llm_process, tmp_path, database_url)
         finally:
             server.stop()
+            assert server.shared is not None
+            await server.shared.flush_redis()
 
 
 async def run_meetings(server: LangflowServer, workers: list[int], llm: OfflineLLMProcess, tmp_path: Path,
