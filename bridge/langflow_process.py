@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,85 @@ def startup_phase(log_text: str) -> str:
         if found >= 0:
             phase, position = text, found
     return phase
+
+
+@dataclass(frozen=True)
+class SharedBackends:
+    """What several Langflow workers share (Langflow 1.13 docs, "multi-worker deployment"): the database (PostgreSQL;
+    SQLite would be one file locked by every worker), the job queue (Redis: without it Langflow refuses to start more
+    than one worker) and the cache. Queue and cache take separate Redis databases, as the Langflow docs advise."""
+
+    database_url: str
+    """`postgresql://user@host:port/db`; Langflow drives it with psycopg (the `langflow` dependency group)."""
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    queue_db: int = 1
+    cache_db: int = 0
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "LANGFLOW_DATABASE_URL": self.database_url,
+            "LANGFLOW_JOB_QUEUE_TYPE": "redis",
+            "LANGFLOW_REDIS_QUEUE_HOST": self.redis_host,
+            "LANGFLOW_REDIS_QUEUE_PORT": str(self.redis_port),
+            "LANGFLOW_REDIS_QUEUE_DB": str(self.queue_db),
+            "LANGFLOW_CACHE_TYPE": "redis",
+            "LANGFLOW_REDIS_HOST": self.redis_host,
+            "LANGFLOW_REDIS_PORT": str(self.redis_port),
+            "LANGFLOW_REDIS_DB": str(self.cache_db),
+        }
+
+    async def flush_redis(self) -> None:
+        """Empty the queue and cache databases (for a run that owns them: tests, benchmarks)."""
+        import redis.asyncio as redis
+
+        for db in {self.queue_db, self.cache_db}:
+            client = redis.Redis(host=self.redis_host, port=self.redis_port, db=db)
+            try:
+                await client.flushdb()
+            finally:
+                await client.aclose()
+
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.asynccontextmanager
+async def scratch_postgres(admin_url: str = PG_ADMIN_URL, prefix: str = "langflow") -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one Langflow run (its URL), dropped afterwards with whatever is connected."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live (not zombie) children of `pid`, from /proc."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(entry.name))
+    return sorted(children)
 
 
 class LangflowStartError(RuntimeError):
@@ -156,6 +235,10 @@ class LangflowProcess:
     """Set by `stop()`: a start still waiting for the server gives up."""
     pgid: int | None = None
     """The child's process group (= its pid: it leads its own session), kept after `stop()` for `kill()`."""
+    workers: int = 1
+    """Gunicorn workers; more than one needs `shared` (Langflow refuses several workers on a per-process queue)."""
+    shared: SharedBackends | None = None
+    """PostgreSQL and Redis that several workers (or replicas) share, instead of the SQLite file in `workdir`."""
 
     @property
     def base_url(self) -> str:
@@ -204,8 +287,45 @@ class LangflowProcess:
                 **PRIVACY_DEFAULTS,
             }
         )
+        env.update(self.scaling_environment())
         env.update(self.env_overrides)
         return env
+
+    def scaling_environment(self) -> dict[str, str]:
+        """The worker count and, when set, the shared database, job queue and cache (`SharedBackends.environment`)."""
+        if self.workers > 1 and self.shared is None:
+            raise ValueError(f"{self.workers} Langflow workers need shared backends (PostgreSQL and Redis)")
+        env = {"LANGFLOW_WORKERS": str(self.workers)}
+        if self.shared is not None:
+            env.update(self.shared.environment())
+        return env
+
+    def migrate(self, timeout_s: float = 600.0) -> None:
+        """Create or upgrade Langflow's tables before several workers start on a shared PostgreSQL (blocking).
+
+        Each gunicorn worker migrates at start-up under an advisory lock, and Langflow 1.13 polls for that lock
+        inside an open transaction; its `CREATE INDEX CONCURRENTLY` migrations wait for every open transaction, so
+        the lock holder waits for the poller and the poller for the holder until its 300 s lock timeout (seen here
+        on a fresh database with 2 workers). Migrating once beforehand (`langflow migration --no-test`) leaves the
+        workers nothing to do."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log_path = self.workdir / "migration.log"
+        with log_path.open("wb") as out:
+            result = subprocess.run([str(self.python), "-m", "langflow", "migration", "--no-test"], cwd=self.workdir,
+                                    env=self.environment(), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, timeout=timeout_s, check=False)
+        if result.returncode != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+            raise LangflowStartError(f"langflow migration exited with status {result.returncode}; {log_path} ends "
+                                     f"with:\n{tail}")
+        log.info("langflow.migrated", extra={"database": "shared", "log": str(log_path)})
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the gunicorn workers. `langflow run` starts gunicorn's master as a child process
+        (multiprocessing), and the master forks the workers: they are the Langflow process's grandchildren."""
+        if self.process is None:
+            return []
+        return sorted(pid for master in child_pids(self.process.pid) for pid in child_pids(master))
 
     def command(self) -> list[str]:
         cmd = [str(self.python), "-m", "langflow", "run", "--host", self.host, "--port", str(self.port)]
