@@ -324,7 +324,8 @@ def _read_routers(state: BridgeState) -> list[Any]:
         return []
     settings = state.settings
     routers = [api.api_router(state.get_store, state.get_bus, settings.api_token,
-                              info=lambda: {"model": model_label(settings)})]
+                              info=lambda: {"model": model_label(settings),
+                                            **({"replay": True} if state.extra.get("replay") else {})})]
     if hasattr(api, "dashboard_router"):
         routers.append(api.dashboard_router())
     return routers

@@ -30,6 +30,7 @@ from bridge.app import create_app
 from bridge.rtms.signatures import webhook_signature
 from bridge.settings import BridgeSettings
 from tests.api.conftest import SALES, seed_sales
+from tests.waiting import until_sync
 
 SECRET = "fuzz-webhook-secret"
 TOKEN = "fuzz-api-token-71c3"
@@ -77,10 +78,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     thread = threading.Thread(target=run, name="fuzzed-bridge", daemon=True)
     thread.start()
     loop = loop_ready.result(timeout=30)
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the bridge did not start"
-        time.sleep(0.02)
+    def up() -> bool:
+        assert thread.is_alive(), "the bridge stopped while starting"
+        return bool(server.started)
+
+    until_sync(up, timeout_s=60, what="the bridge to start")
     port = server.servers[0].sockets[0].getsockname()[1]
     asyncio.run_coroutine_threadsafe(seed_sales(app.state.bridge.store), loop).result(timeout=30)
     url = f"http://127.0.0.1:{port}"

@@ -62,5 +62,8 @@ def add_replay_routes(app: FastAPI, token: SecretStr, replays: ReplayQueue) -> N
         return {"queued": body.transcript, "title": transcript.meta.title or body.transcript,
                 "position": replays.queue.qsize()}
 
+    bridge = getattr(app.state, "bridge", None)
+    if bridge is not None:  # `GET /api/info` says so, and the dashboard shows its Replay button
+        bridge.extra["replay"] = True
     app.add_api_route("/api/demo", status, methods=["GET"], dependencies=[guard])
     app.add_api_route("/api/demo/replay", replay, methods=["POST"], status_code=202, dependencies=[guard])

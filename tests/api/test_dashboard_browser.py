@@ -4,7 +4,6 @@ in tests/artifacts/."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.api.conftest import (
     seed_sales,
     ticket,
 )
+from tests.waiting import until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -293,11 +293,11 @@ async def test_every_bundled_sample_shows_its_topic_and_an_honest_state(tmp_path
                     [MeetingSpec(transcript=t.sliced(60_000), product=products[i % len(products)])
                      for i, t in enumerate(samples.values())], timeout=60)
             assert all(r.errors == [] for r in reports)
-            for _ in range(200):  # the pipeline marks each meeting ended once its stream is over
+            async def all_ended() -> bool:  # the pipeline marks each meeting ended once its stream is over
                 meetings = await store.list_meetings()
-                if len(meetings) == len(samples) and all(m.status == "ended" for m in meetings):
-                    break
-                await asyncio.sleep(0.05)
+                return len(meetings) == len(samples) and all(m.status == "ended" for m in meetings)
+
+            await until(all_ended, timeout_s=30, what="every meeting to be marked ended")
             await page.goto(f"{live.url}/#token={TOKEN}")
             await page.wait_for_selector(f"#meetings li >> nth={len(samples) - 1}")
             rows = await page.locator("#meetings li").all_inner_texts()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from bridge.simulator.transcripts import load_transcript
 from bridge.store import Store
 from tests.intake.conftest import Collector, make_settings, signed
 from tests.intake.live import bridge_and_simulator
+from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,10 +58,7 @@ async def post(client: httpx.AsyncClient, kind: str, stream_id: str, **fields: A
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], limit_s: float = 20.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+    await until(check, timeout_s=limit_s, what="the condition")
 
 
 async def ended_with(store: Store, stream_id: str, cause: str) -> bool:

@@ -10,7 +10,6 @@ each flow is kept in `tests/artifacts/`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from tests.intake.conftest import Collector, make_settings
 from tests.intake.live import serve_bridge, simulator_config
 from tests.langflow.conftest import ARTIFACTS, OFFLINE_KEY
 from tests.langflow_server import REPO, LangflowServer
+from tests.waiting import until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -257,10 +257,10 @@ final = true
             await live.manager.wait_stream(handle.rtms_stream_id, 30)
         store = live.app.state.bridge.store
         assert isinstance(store, Store)
-        for _ in range(480):  # the final windows: 240 s at most
-            if not await store.unfinished_windows(handle.rtms_stream_id):
-                break
-            await asyncio.sleep(0.5)
+        async def windows_finished() -> bool:
+            return not await store.unfinished_windows(handle.rtms_stream_id)
+
+        await until(windows_finished, timeout_s=240, what="the final windows", poll_s=0.5)
         insights = await store.insights(handle.rtms_stream_id)
         windows = await store.windows(handle.rtms_stream_id)
     assert windows and all(w.flow == endpoint for w in windows), windows

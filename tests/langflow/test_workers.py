@@ -41,6 +41,7 @@ from tests.pipeline.test_live import (
     simulator,
     store_of,
 )
+from tests.waiting import until
 
 pytestmark = [pytest.mark.heavy, pytest.mark.timeout(1200)]
 
@@ -88,10 +89,9 @@ async def test_two_workers_answer_every_window_once_through_a_worker_kill(
         try:
             await asyncio.to_thread(server.migrate)
             await asyncio.to_thread(server.start)
-            for _ in range(int(STARTUP_TIMEOUT_S)):  # gunicorn forks its workers around the first answer
-                if len(server.worker_pids()) == 2:
-                    break
-                await asyncio.sleep(1)
+            # gunicorn forks its workers around the first answer
+            await until(lambda: len(server.worker_pids()) == 2, timeout_s=STARTUP_TIMEOUT_S, what="two workers",
+                        poll_s=0.5)
             workers = server.worker_pids()
             assert len(workers) == 2, workers
             await run_meetings(server, workers, offline_llm_process, tmp_path, database_url)
@@ -112,12 +112,12 @@ async def run_meetings(server: LangflowServer, workers: list[int], llm: OfflineL
             handles = {name: await sim.start_meeting(MeetingSpec(transcript=load_transcript(name)))
                        for name in SAMPLES}
             metrics = live.app.state.bridge.metrics.registry
-            for _ in range(1200):  # 120 s at most: some windows answered, then the kill
-                done = sum(metrics.get_sample_value("rtms_pipeline_windows_done_total", {"flow": flow}) or 0
+            def windows_done() -> float:
+                return sum(metrics.get_sample_value("rtms_pipeline_windows_done_total", {"flow": flow}) or 0
                            for flow in ("objection_coach", "meeting_summary", "ticket_creation"))
-                if done >= 3:
-                    break
-                await asyncio.sleep(0.1)
+
+            await until(lambda: windows_done() >= 3, timeout_s=120, what="three windows answered before the kill")
+            done = windows_done()
             served = {pid: cpu_s(pid) - cpu_before[pid] for pid in workers}
             victim = workers[0]
             in_flight = pipeline.metrics.runs_in_flight._value.get()
@@ -142,10 +142,8 @@ async def run_meetings(server: LangflowServer, workers: list[int], llm: OfflineL
         assert max(keys.values()) == 1, (name, keys.most_common(3))
     retried = sum(w.attempts > 1 for ws in windows.values() for w in ws)
     # gunicorn replaced the killed worker: two workers again, the survivor kept.
-    for _ in range(int(STARTUP_TIMEOUT_S)):
-        if len(server.worker_pids()) == 2:
-            break
-        await asyncio.sleep(1)
+    await until(lambda: len(server.worker_pids()) == 2, timeout_s=STARTUP_TIMEOUT_S,
+                what="gunicorn to replace the killed worker", poll_s=0.5)
     now = server.worker_pids()
     print(f"windows={sum(len(ws) for ws in windows.values())} retried={retried} workers before={workers} "
           f"after={now}")

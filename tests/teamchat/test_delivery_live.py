@@ -31,6 +31,7 @@ from tests.intake.conftest import Collector, make_settings
 from tests.intake.live import simulator_config
 from tests.pipeline.fake_langflow import FakeLangflow
 from tests.teamchat.zoom_chat_double import chat_double
+from tests.waiting import until as wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -81,12 +82,13 @@ async def bridge_on(settings: BridgeSettings) -> AsyncIterator[Any]:
                                            lifespan="on", access_log=False, timeout_graceful_shutdown=10))
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(15):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("uvicorn stopped during startup")
-                await asyncio.sleep(0.01)
+        def up() -> bool:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped during startup")
+            return bool(server.started)
+
+        await wait_until(up, timeout_s=15, what="the bridge to start")
         yield app
     finally:
         server.should_exit = True
@@ -95,11 +97,7 @@ async def bridge_on(settings: BridgeSettings) -> AsyncIterator[Any]:
 
 
 async def until(predicate: Any, within_s: float, what: str) -> None:
-    for _ in range(int(within_s / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {within_s} s: {what}")
+    await wait_until(predicate, timeout_s=within_s, what=what)
 
 
 async def test_each_objection_once_and_one_summary_across_a_restart(tmp_path: Path) -> None:

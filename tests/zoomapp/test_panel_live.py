@@ -6,7 +6,6 @@ panel never shows any of them. The screenshot in tests/artifacts/ is the one com
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tests.intake.conftest import CLIENT_SECRET, Collector
 from tests.intake.live import serve_bridge, simulator_config
 from tests.langflow_server import LangflowServer, OfflineLLMProcess
 from tests.pipeline.test_live import bridge_settings, store_of
+from tests.waiting import until
 from tests.zoomapp.browser import CHROMIUM, chromium, open_panel_page, panel_page
 from tests.zoomapp.zoom_context import context_payload, encrypt_context
 
@@ -33,11 +33,10 @@ TOPICS = {"sales_discovery": "Acme discovery call", "support_call": "Globex supp
 
 
 async def stored(store: Store, stream_id: str, within_s: float = 60.0) -> None:
-    for _ in range(int(within_s / 0.05)):
-        if await store.get_meeting(stream_id) is not None:
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"meeting {stream_id} not stored within {within_s} s")
+    async def found() -> bool:
+        return await store.get_meeting(stream_id) is not None
+
+    await until(found, timeout_s=within_s, what=f"meeting {stream_id} to be stored")
 
 
 async def named(store: Store, stream_id: str, instance_id: str, topic: str) -> str:
@@ -109,8 +108,7 @@ async def test_panel_follows_a_simulated_meeting_and_only_that_one(
             assert report.lines_sent == report.lines_total and report.errors == []
         await sales_page.wait_for_selector("#status:text-is('ended')", timeout=60_000)
         pipeline = live.app.state.bridge.pipeline
-        assert await pipeline.wait_idle(240)
-        await asyncio.sleep(2)  # the last results reach the pages
+        assert await pipeline.wait_idle(240)  # the pages' checks below wait for the last results to reach them
 
         # The sales panel shows exactly the sales call's objections, newest first, with their replies.
         rows = await store.insights(streams["sales_discovery"], kind="objections")

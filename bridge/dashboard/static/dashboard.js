@@ -718,7 +718,8 @@
   }
 
   // The demo (`rtms-langflow demo`) can replay a meeting on demand: after an edit in Langflow, see it at once.
-  async function setupReplay() {
+  async function setupReplay(info) {
+    if (!isObj(info) || info.replay !== true) return; // not a demo: no button (and no request that would 404)
     let demo;
     try {
       demo = await api("demo");
@@ -770,7 +771,7 @@
     renderInfo(info);
     $("app").hidden = false;
     $("sign-out").hidden = false;
-    setupReplay();
+    setupReplay(info);
     await loadMeetings();
     clearInterval(state.listTimer);
     state.listTimer = setInterval(loadMeetings, LIST_POLL_MS);
