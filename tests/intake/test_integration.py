@@ -146,8 +146,8 @@ async def test_two_hundred_concurrent_meetings(collector: Collector) -> None:
             handles.append(await sim.start_meeting(spec))
         async with asyncio.timeout(240):
             reports = list(await asyncio.gather(*(h.wait() for h in handles)))
-        for report in reports:
-            await live.manager.wait_stream(report.rtms_stream_id, 30)
+        for report in reports:  # a bound, not a pace: on a loaded machine a late re-delivered webhook ends late
+            await live.manager.wait_stream(report.rtms_stream_id, 120)
         started = live.metric("rtms_webhooks_total", outcome="started")
     sent = sum(r.lines_sent for r in reports)
     received = sum(len(collector.of(r.rtms_stream_id, "utterance")) for r in reports)
